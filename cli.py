@@ -1,0 +1,129 @@
+"""gatesim command line: `gatesim COMMAND --help` explains each command."""
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="What a gated recurrent cell really costs, and what add-gating (ReLU + subtraction "
+         "instead of sigmoid x state) saves.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+state = {"debug": False}
+
+CELL_HELP = "gru | lstm | add_gru | add_lstm | module:pkg.mod:factory (your own module)"
+
+
+def fail(message: str) -> None:
+    """One line on stderr naming the bad value and what is allowed; exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def run_guarded(fn):
+    """Turn gatesim's input errors into one clear line (full traceback with --debug)."""
+    from gatesim.errors import GatesimError
+
+    try:
+        return fn()
+    except (GatesimError, ValidationError) as exc:
+        if state["debug"]:
+            raise
+        fail(_one_line(exc))
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            flag = "--" + field.replace("_", "-")
+            parts.append(f"{flag}={err.get('input')!r}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")):
+    state["debug"] = debug
+
+
+def _positive(name: str):
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and value <= 0:
+            fail(f"--{name}={value}: must be a whole number >= 1")
+        return value
+
+    return check
+
+
+def _bits(name: str):
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and not 2 <= value <= 32:
+            fail(f"--{name}={value}: bit widths must be between 2 and 32")
+        return value
+
+    return check
+
+
+@app.command()
+def count(
+    cell: str = typer.Argument(..., help=CELL_HELP),
+    input_size: int = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input")),
+    hidden_size: int = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence.", callback=_positive("steps")),
+    batch: int = typer.Option(1, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
+    weight_bits: Optional[int] = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits")),
+    act_bits: Optional[int] = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits")),
+    acc_bits: Optional[int] = typer.Option(None, "--acc-bits", help="Accumulator width (2..32); default: what the sum needs.", callback=_bits("acc-bits")),
+    gate_bits: Optional[int] = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.", callback=_bits("gate-bits")),
+    unquantized: bool = typer.Option(False, "--float", help="No quantization (float32 cell)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+):
+    """Count ops per step and per sequence, by kind and operand bit width, with graph depths."""
+    from gatesim.cells import CellConfig
+    from gatesim.count import count as count_ops
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, acc_bits=acc_bits, gate_bits=gate_bits)
+        return count_ops(cell, input_size, hidden_size, steps, batch, config)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_counts(result)
+
+
+def _print_counts(r: dict) -> None:
+    console = Console()
+    title = (f"{r['cell']}  I={r['input_size']} H={r['hidden_size']} "
+             f"B={r['batch']} T={r['steps']}")
+    table = Table(title=title)
+    for col in ("kind", "per step", "per sequence"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, n in r["per_step"].items():
+        if n:
+            table.add_row(kind, f"{n:,}", f"{r['per_sequence'][kind]:,}")
+    console.print(table)
+    bits = Table(title="per step by operand width")
+    for col in ("kind", "operand bits", "count"):
+        bits.add_column(col, justify="right" if col == "count" else "left")
+    for row in r["per_step_by_bits"]:
+        widths = "x".join(str(b) for b in row["operand_bits"]) + (" (float)" if row["float"] else "")
+        bits.add_row(row["kind"], widths, f"{row['count']:,}")
+    console.print(bits)
+    d = r["depth"]
+    console.print(f"depth per step: critical path {d['critical_path']}, "
+                  f"multiplicative {d['multiplicative']}, nonlinear {d['nonlinear']}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,83 @@
+"""The one place that reads Brevitas internals: quantizer proxies -> QType."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gatesim.fixedpoint.qtype import QType
+
+
+def _scalar(t) -> float:
+    t = t.detach() if isinstance(t, torch.Tensor) else torch.as_tensor(t)
+    if t.numel() != 1:
+        # per-channel scales: the coarsest channel bounds the range, the finest sets the grid
+        return float(t.max())
+    return float(t)
+
+
+def proxy_enabled(proxy) -> bool:
+    return proxy is not None and bool(getattr(proxy, "is_quant_enabled", False))
+
+
+@torch.no_grad()
+def act_qtype(proxy) -> QType | None:
+    """Output type of an activation/identity quantizer proxy, or None when it is off."""
+    if not proxy_enabled(proxy):
+        return None
+    return QType.from_quantizer(
+        int(_scalar(proxy.bit_width())), bool(proxy.is_signed), _scalar(proxy.scale()),
+        narrow=bool(proxy.is_narrow_range),
+    )
+
+
+@torch.no_grad()
+def weight_qtype(layer: nn.Module) -> QType | None:
+    """The weight quantizer's full range on its scale: the width the hardware must hold."""
+    proxy = getattr(layer, "weight_quant", None)
+    if not proxy_enabled(proxy):
+        return None
+    qw = layer.quant_weight()
+    return QType.from_quantizer(int(_scalar(qw.bit_width)), bool(qw.signed), _scalar(qw.scale),
+                                narrow=bool(proxy.is_narrow_range))
+
+
+def weight_bits(layer: nn.Module) -> int | None:
+    proxy = getattr(layer, "weight_quant", None)
+    return int(_scalar(proxy.bit_width())) if proxy_enabled(proxy) else None
+
+
+@torch.no_grad()
+def bias_qtype(layer: nn.Module, acc_scale: float | None) -> QType | None:
+    """Interval of the bias after quantization onto the accumulator grid (`acc_scale`)."""
+    bias = getattr(layer, "bias", None)
+    if bias is None:
+        return None
+    proxy = getattr(layer, "bias_quant", None)
+    if not proxy_enabled(proxy) or acc_scale is None:
+        return QType(0, 0, None)
+    bits = int(_scalar(proxy.tensor_quant.msb_clamp_bit_width_impl()))
+    bound = 2 ** (bits - 1) - 1
+    ints = torch.clamp(torch.round(bias / acc_scale), -bound - 1, bound)
+    return QType(int(ints.min()), int(ints.max()), acc_scale)
+
+
+def bias_bits(layer: nn.Module) -> int | None:
+    proxy = getattr(layer, "bias_quant", None)
+    if getattr(layer, "bias", None) is None or not proxy_enabled(proxy):
+        return None
+    return int(_scalar(proxy.tensor_quant.msb_clamp_bit_width_impl()))
+
+
+def activation_kind(proxy) -> str | None:
+    """Which nonlinearity a Brevitas act proxy applies before quantizing (None = identity)."""
+    fused = getattr(proxy, "fused_activation_quant_proxy", None)
+    impl = getattr(fused, "activation_impl", None)
+    return ACTIVATION_KINDS.get(type(impl).__name__) if impl is not None else None
+
+
+# class name of the activation module -> op kind (Brevitas wraps Sigmoid/Tanh in subclasses)
+ACTIVATION_KINDS = {
+    "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Hardtanh": "max",
+    "Identity": None, "ReLU6": "max", "Hardsigmoid": "lut", "Hardswish": "lut", "SiLU": "lut",
+    "GELU": "lut", "LeakyReLU": "lut", "ELU": "lut", "Softsign": "lut",
+}

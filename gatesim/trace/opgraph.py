@@ -1,0 +1,55 @@
+"""An op graph and the figures read off it: counts by kind and width, and depths."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import networkx as nx
+
+from gatesim.ops import KINDS, MEMORY, MULTIPLICATIVE, NONLINEAR, Op
+
+
+@dataclass
+class OpGraph:
+    """Op nodes (attribute `op`: Op, `fx_node`: name) for one step at the given sizes."""
+
+    graph: nx.DiGraph
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def ops(self) -> Iterator[Op]:
+        for _, data in self.graph.nodes(data=True):
+            yield data["op"]
+
+    def counts(self) -> dict[str, int]:
+        """Elements per kind for one step (every kind listed, zeros included)."""
+        totals = dict.fromkeys(KINDS, 0)
+        for o in self.ops():
+            totals[o.kind] += o.count
+        return totals
+
+    def counts_by_bits(self) -> list[dict]:
+        """Counts per (kind, operand widths), widest operand first within a kind."""
+        totals: dict[tuple, int] = defaultdict(int)
+        for o in self.ops():
+            totals[(o.kind, o.bits, o.operand_bits, o.is_float)] += o.count
+        order = list(KINDS)
+        rows = [
+            {"kind": k, "bits": b, "operand_bits": list(ob), "float": f, "count": n}
+            for (k, b, ob, f), n in totals.items()
+        ]
+        return sorted(rows, key=lambda r: (order.index(r["kind"]), -r["bits"], r["operand_bits"]))
+
+    def depth(self) -> dict[str, int]:
+        """Longest path in compute ops; var x var products and nonlinearities on any path."""
+        best: dict[int, tuple[int, int, int]] = {}
+        for n in nx.topological_sort(self.graph):
+            kind = self.graph.nodes[n]["op"].kind
+            prev = [best[p] for p in self.graph.predecessors(n)] or [(0, 0, 0)]
+            best[n] = (
+                max(p[0] for p in prev) + (kind not in MEMORY),
+                max(p[1] for p in prev) + (kind in MULTIPLICATIVE),
+                max(p[2] for p in prev) + (kind in NONLINEAR),
+            )
+        crit, mult, nonlin = (max((b[i] for b in best.values()), default=0) for i in range(3))
+        return {"critical_path": crit, "multiplicative": mult, "nonlinear": nonlin}

@@ -1,0 +1,84 @@
+"""`gatesim count`: JSON contract, readable table, one-line errors with exit code 2."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_count_json_contract():
+    r = run("count", "lstm", "--input", "3", "--hidden", "4", "--steps", "10", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert {"cell", "input_size", "hidden_size", "steps", "per_step", "per_sequence",
+            "per_step_by_bits", "depth"} <= out.keys()
+    assert out["per_step"]["mac"] == 4 * 4 * (3 + 4)
+    assert out["per_sequence"]["mac"] == 10 * out["per_step"]["mac"]
+    assert set(out["depth"]) == {"critical_path", "multiplicative", "nonlinear"}
+    assert all({"kind", "bits", "count"} <= row.keys() for row in out["per_step_by_bits"])
+
+
+def test_count_batch_scales_per_step():
+    one = json.loads(run("count", "gru", "-i", "3", "-H", "4", "--json").stdout)
+    four = json.loads(run("count", "gru", "-i", "3", "-H", "4", "--batch", "4", "--json").stdout)
+    assert four["per_step"]["mac"] == 4 * one["per_step"]["mac"]
+    assert four["per_step"]["sigmoid"] == 4 * one["per_step"]["sigmoid"]
+
+
+def test_count_table_is_readable():
+    r = run("count", "add_gru", "-i", "3", "-H", "4", "--weight-bits", "4", "--act-bits", "6")
+    assert r.exit_code == 0
+    assert "per step by operand width" in r.stdout and "6x4" in r.stdout
+    assert "multiplicative 0" in r.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["count", "gru", "-i", "0", "-H", "4"], "--input=0: must be a whole number >= 1"),
+    (["count", "gru", "-i", "3", "-H", "-2"], "--hidden=-2"),
+    (["count", "gru", "-i", "3", "-H", "4", "--steps", "0"], "--steps=0"),
+    (["count", "gru", "-i", "3", "-H", "4", "--act-bits", "1"], "--act-bits=1: bit widths must be between 2 and 32"),
+    (["count", "gru", "-i", "3", "-H", "4", "--weight-bits", "33"], "--weight-bits=33"),
+    (["count", "rnn", "-i", "3", "-H", "4"], "unknown cell 'rnn'; allowed: gru, lstm, add_gru, add_lstm"),
+    (["count", "module:tests.user_cells:nothing", "-i", "3", "-H", "4"], "cannot load 'nothing'"),
+    (["count", "module:tests.user_cells:uses_exp", "-i", "3", "-H", "4"], "no counting rule"),
+    (["count", "module:tests.user_cells:data_dependent", "-i", "3", "-H", "4"], "cannot trace"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    r = run(*args)
+    assert r.exit_code == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_user_module_by_spec():
+    out = json.loads(run("count", "module:tests.user_cells:elman", "-i", "3", "-H", "5", "--json").stdout)
+    assert out["per_step"]["mac"] == 5 * (3 + 5)
+
+
+def test_console_script_and_python_cli_py_both_work():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for cmd in (["gatesim"], [sys.executable, "cli.py"]):
+        r = subprocess.run([*cmd, "count", "gru", "-i", "2", "-H", "3", "--json"], cwd=ROOT,
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["per_step"]["mul"] == 9
+    r = subprocess.run([sys.executable, "cli.py", "count", "gru", "-i", "0", "-H", "3"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: --input=0")
+
+
+def test_debug_shows_the_traceback():
+    r = run("--debug", "count", "rnn", "-i", "3", "-H", "4")
+    assert r.exit_code != 0 and r.exception is not None

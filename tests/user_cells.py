@@ -1,0 +1,58 @@
+"""A user's own cell (not built in): a quantized Elman RNN with a ReLU 'forget' trick."""
+import brevitas.nn as qnn
+import torch
+from torch import nn
+from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit, Int8WeightPerTensorFixedPoint
+
+
+class Act6(Int8ActPerTensorFixedPointMinMaxInit):
+    bit_width = 6
+    min_val = -1.0
+    max_val = 1.0
+
+
+class Elman(nn.Module):
+    """h' = tanh(W x + U h + b) - relu(h) * 0.5: mac = H(I+H), tanh = H, mul_const = H."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.wx = qnn.QuantLinear(input_size, hidden_size, bias=True, input_quant=Act6,
+                                  weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
+        self.uh = qnn.QuantLinear(hidden_size, hidden_size, bias=False, input_quant=Act6,
+                                  weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
+        self.act = qnn.QuantTanh(input_quant=Act6, act_quant=Act6, return_quant_tensor=False)
+
+    def forward(self, x, h):
+        return self.act(self.wx(x) + self.uh(h)) - torch.relu(h) * 0.5
+
+    def example_inputs(self, batch=1):
+        return torch.zeros(batch, self.input_size), torch.zeros(batch, self.hidden_size)
+
+
+def elman(input_size, hidden_size):
+    return Elman(input_size, hidden_size)
+
+
+class UsesExp(Elman):
+    """torch.exp has no counting rule: tracing must name the node and the op."""
+
+    def forward(self, x, h):
+        return torch.exp(self.wx(x)) + h
+
+
+def uses_exp(input_size, hidden_size):
+    return UsesExp(input_size, hidden_size)
+
+
+class DataDependent(Elman):
+    """Python control flow on tensor values cannot be traced by torch.fx."""
+
+    def forward(self, x, h):
+        if h.sum() > 0:
+            return h
+        return self.wx(x)
+
+
+def data_dependent(input_size, hidden_size):
+    return DataDependent(input_size, hidden_size)
