@@ -74,7 +74,7 @@ def _bits(name: str):
 
 @app.command()
 def count(
-    cell: str = typer.Argument(..., help=CELL_HELP),
+    cells: list[str] = typer.Argument(..., metavar="CELL...", help=CELL_HELP + "; several cells print side by side"),
     input_size: int = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input")),
     hidden_size: int = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
     steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence.", callback=_positive("steps")),
@@ -93,13 +93,32 @@ def count(
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
         config = CellConfig(**bits, acc_bits=acc_bits, gate_bits=gate_bits)
-        return count_ops(cell, input_size, hidden_size, steps, batch, config)
+        return [count_ops(cell, input_size, hidden_size, steps, batch, config) for cell in cells]
 
-    result = run_guarded(go)
-    if as_json:
-        typer.echo(json.dumps(result))
+    results = run_guarded(go)
+    if as_json:  # one cell: one object (the contract); several: a list of them
+        typer.echo(json.dumps(results[0] if len(results) == 1 else results))
+    elif len(results) == 1:
+        _print_counts(results[0])
     else:
-        _print_counts(result)
+        _print_side_by_side(results)
+
+
+def _print_side_by_side(results: list[dict]) -> None:
+    first = results[0]
+    table = Table(title=f"ops per sequence  I={first['input_size']} H={first['hidden_size']} "
+                        f"B={first['batch']} T={first['steps']}")
+    table.add_column("kind")
+    for r in results:
+        table.add_column(r["cell"], justify="right")
+    for kind in first["per_sequence"]:
+        if any(r["per_sequence"][kind] for r in results):
+            table.add_row(kind, *(f"{r['per_sequence'][kind]:,}" for r in results))
+    for name in first["depth"]:
+        table.add_row(f"{name.replace('_', ' ')} depth/step", *(str(r["depth"][name]) for r in results))
+    widest = lambda r, kind: max((row["bits"] for row in r["per_step_by_bits"] if row["kind"] == kind), default=0)  # noqa: E731
+    table.add_row("widest mul operand bits", *(str(widest(r, "mul") or "-") for r in results))
+    Console().print(table)
 
 
 def _print_counts(r: dict) -> None:

@@ -82,3 +82,12 @@ def test_console_script_and_python_cli_py_both_work():
 def test_debug_shows_the_traceback():
     r = run("--debug", "count", "rnn", "-i", "3", "-H", "4")
     assert r.exit_code != 0 and r.exception is not None
+
+
+def test_several_cells_side_by_side():
+    r = run("count", "gru", "add_gru", "-i", "3", "-H", "4", "--json")
+    both = json.loads(r.stdout)
+    assert [c["cell"] for c in both] == ["gru", "add_gru"]
+    assert both[0]["per_step"]["mac"] == both[1]["per_step"]["mac"]
+    table = run("count", "gru", "add_gru", "-i", "3", "-H", "4").stdout
+    assert "gru" in table and "add_gru" in table and "multiplicative depth/step" in table

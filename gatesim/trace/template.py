@@ -62,19 +62,23 @@ class CellTemplate:
     """Build once per (factory, config); `at(...)` gives the op graph at any size."""
 
     def __init__(self, factory: Callable[..., nn.Module], input_size: int, hidden_size: int,
-                 batch: int = 1, acc_bits: int | None = None):
+                 batch: int = 1, acc_bits: int | None = None,
+                 probe_factory: Callable[..., nn.Module] | None = None):
+        """`probe_factory` builds cheaper instances with the same graph and shapes (for the
+        built-in cells: unquantized ones, as their quantizers live inside leaf layers)."""
         self.acc_bits = acc_bits
         factory = _adapted(factory)
+        probe_factory = _adapted(probe_factory) if probe_factory else factory
         self.module = factory(input_size, hidden_size)  # its quantizers set the widths
         self.gm = symbolic_trace(self.module)
         self.memo: dict = {}
         b0, i0, h0 = PROBE
-        base = factory(i0, h0)
+        base = probe_factory(i0, h0)
         probes = [
             self._run(base, b0),
             self._run(base, b0 + 1),
-            self._run(factory(i0 + 1, h0), b0),
-            self._run(factory(i0, h0 + 1), b0),
+            self._run(probe_factory(i0 + 1, h0), b0),
+            self._run(probe_factory(i0, h0 + 1), b0),
         ]
         self._skeleton, d0 = _flat_shapes(probes[0])
         deltas = []
