@@ -1,5 +1,12 @@
-"""gatesim: what a gated recurrent cell really costs, multiply-gated vs add-gated."""
-from gatesim.cells import CELLS, CellConfig, Sequence, build_cell
-from gatesim.errors import GatesimError
+"""gatesim: what a gated recurrent cell really costs, multiply-gated vs add-gated.
 
-__all__ = ["CELLS", "CellConfig", "Sequence", "build_cell", "GatesimError"]
+Library entry points: `gatesim.trace(module)` -> OpGraph and `gatesim.count(cell, I, H)`
+-> the same dict `gatesim count --json` prints.
+"""
+from gatesim.cells import CELLS, CellConfig, Sequence, build_cell
+from gatesim.count import count
+from gatesim.errors import GatesimError
+from gatesim.trace import OpGraph, trace
+
+__all__ = ["CELLS", "CellConfig", "Sequence", "build_cell", "count", "trace", "OpGraph",
+           "GatesimError"]

@@ -34,7 +34,8 @@ class Op:
     operand_bits: tuple[int, ...]
     operand_is_var: tuple[bool, ...]
     out_bits: int
-    signed: bool = True
+    operand_signed: tuple[bool, ...] = ()
+    signed: bool = True  # of the result
     is_float: bool = False
     reduction: int = 0  # terms summed per output (mac only)
     label: str = ""

@@ -63,3 +63,34 @@ def test_example_inputs_are_required_for_plain_modules():
     with pytest.raises(GatesimError, match="example_inputs"):
         trace(torch.nn.Linear(3, 4))
     assert trace(torch.nn.Linear(3, 4), torch.zeros(2, 3)).counts()["mac"] == 2 * 3 * 4
+
+
+def test_library_entry_points_and_operand_signedness():
+    import gatesim
+
+    g = gatesim.trace(gatesim.build_cell("gru", 3, 4))
+    mac = next(d["op"] for _, d in g.graph.nodes(data=True) if d["op"].kind == "mac")
+    assert mac.operand_signed == (True, True)
+    sig = next(d["op"] for _, d in g.graph.nodes(data=True) if d["op"].kind == "sigmoid")
+    assert sig.signed is False  # gate outputs are unsigned
+    assert gatesim.count("gru", 3, 4)["per_step"] == g.counts()
+
+
+class _Half(torch.nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.lin = torch.nn.Linear(input_size, hidden_size // 2)
+
+    def forward(self, x, h):
+        return self.lin(x)
+
+    def example_inputs(self, batch=1):
+        return torch.zeros(batch, self.input_size), torch.zeros(batch, self.hidden_size)
+
+
+def test_template_refuses_shapes_that_are_not_affine_in_the_sizes():
+    from gatesim.count import count
+
+    with pytest.raises(GatesimError, match="not affine"):
+        count(_Half, 3, 10)

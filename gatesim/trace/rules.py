@@ -99,7 +99,8 @@ def op(kind: str, count: int, operands: list[Val | QType], out: QType, **extra) 
         kind=kind, count=int(count),
         operand_bits=tuple(t.bits for t in types),
         operand_is_var=tuple(o.is_var if isinstance(o, Val) else False for o in operands),
-        out_bits=out.bits, signed=out.signed or out.is_float,
+        out_bits=out.bits, operand_signed=tuple(t.signed or t.is_float for t in types),
+        signed=out.signed or out.is_float,
         is_float=out.is_float or any(t.is_float for t in types), **extra,
     )
 
