@@ -54,6 +54,10 @@ def test_count_table_is_readable():
     (["count", "module:tests.user_cells:nothing", "-i", "3", "-H", "4"], "cannot load 'nothing'"),
     (["count", "module:tests.user_cells:uses_exp", "-i", "3", "-H", "4"], "no counting rule"),
     (["count", "module:tests.user_cells:data_dependent", "-i", "3", "-H", "4"], "cannot trace"),
+    (["count", "module:tests.user_cells:needs_even_hidden", "-i", "3", "-H", "4"],
+     "building the cell at input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
+    (["count", "module:nosuchpkg.mod:f", "-i", "3", "-H", "4"], "cannot load 'f' from 'nosuchpkg.mod'"),
+    (["count", "module:justone", "-i", "3", "-H", "4"], "expected module:pkg.mod:factory"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):
     r = run(*args)

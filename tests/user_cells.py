@@ -56,3 +56,9 @@ class DataDependent(Elman):
 
 def data_dependent(input_size, hidden_size):
     return DataDependent(input_size, hidden_size)
+
+
+def needs_even_hidden(input_size, hidden_size):
+    if hidden_size % 2:
+        raise ValueError("hidden_size must be even")
+    return Elman(input_size, hidden_size)

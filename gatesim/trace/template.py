@@ -55,7 +55,18 @@ def _flat_shapes(shapes: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
 
 
 def _adapted(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    return lambda i, h: adapt(factory(i, h))
+    """The factory, with Brevitas' own recurrent layers adapted and build errors explained."""
+
+    def build(i: int, h: int) -> nn.Module:
+        try:
+            return adapt(factory(i, h))
+        except GatesimError:
+            raise
+        except Exception as exc:
+            raise GatesimError(f"building the cell at input_size={i}, hidden_size={h} failed: "
+                               f"{type(exc).__name__}: {exc}") from exc
+
+    return build
 
 
 class CellTemplate:
