@@ -88,7 +88,7 @@ def count(
 ):
     """Count ops per step and per sequence, by kind and operand bit width, with graph depths."""
     from gatesim.cells import CellConfig
-    from gatesim.count import count as count_ops
+    from gatesim.counting import count as count_ops
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)

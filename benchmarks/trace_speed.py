@@ -15,7 +15,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import gatesim.count as gc
+import gatesim.counting as gc
 from gatesim.cells import CELLS, CellConfig
 
 I, H, BATCH = 32, 128, 1

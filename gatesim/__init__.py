@@ -4,7 +4,7 @@ Library entry points: `gatesim.trace(module)` -> OpGraph and `gatesim.count(cell
 -> the same dict `gatesim count --json` prints.
 """
 from gatesim.cells import CELLS, CellConfig, Sequence, build_cell
-from gatesim.count import count
+from gatesim.counting import count
 from gatesim.errors import GatesimError
 from gatesim.trace import OpGraph, trace
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from gatesim.cells import CELLS, CellConfig
-from gatesim.count import count
+from gatesim.counting import count
 from gatesim.trace import trace
 
 

@@ -1,0 +1,17 @@
+"""The benchmark scripts run and end with their JSON line (figures are not asserted here:
+machines are shared and noisy; the scripts print ratios against their peers)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_trace_speed_prints_its_contract():
+    r = subprocess.run([sys.executable, "benchmarks/trace_speed.py"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"trace_ms", "recount_ms", "flopcounter_ms"} <= last.keys()
+    assert all(last[k] > 0 for k in ("trace_ms", "recount_ms", "flopcounter_ms"))
