@@ -1,6 +1,5 @@
 """Op counts: closed forms of design.md hold for every size; matmul MACs agree with torch."""
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode

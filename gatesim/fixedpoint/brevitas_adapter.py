@@ -41,11 +41,6 @@ def weight_qtype(layer: nn.Module) -> QType | None:
                                 narrow=bool(proxy.is_narrow_range))
 
 
-def weight_bits(layer: nn.Module) -> int | None:
-    proxy = getattr(layer, "weight_quant", None)
-    return int(_scalar(proxy.bit_width())) if proxy_enabled(proxy) else None
-
-
 @torch.no_grad()
 def bias_qtype(layer: nn.Module, acc_scale: float | None) -> QType | None:
     """Interval of the bias after quantization onto the accumulator grid (`acc_scale`)."""
@@ -59,13 +54,6 @@ def bias_qtype(layer: nn.Module, acc_scale: float | None) -> QType | None:
     bound = 2 ** (bits - 1) - 1
     ints = torch.clamp(torch.round(bias / acc_scale), -bound - 1, bound)
     return QType(int(ints.min()), int(ints.max()), acc_scale)
-
-
-def bias_bits(layer: nn.Module) -> int | None:
-    proxy = getattr(layer, "bias_quant", None)
-    if getattr(layer, "bias", None) is None or not proxy_enabled(proxy):
-        return None
-    return int(_scalar(proxy.tensor_quant.msb_clamp_bit_width_impl()))
 
 
 def activation_kind(proxy) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import torch
 from torch import nn
 
 from gatesim.errors import GatesimError
