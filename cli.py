@@ -116,8 +116,9 @@ def _print_side_by_side(results: list[dict]) -> None:
             table.add_row(kind, *(f"{r['per_sequence'][kind]:,}" for r in results))
     for name in first["depth"]:
         table.add_row(f"{name.replace('_', ' ')} depth/step", *(str(r["depth"][name]) for r in results))
-    widest = lambda r, kind: max((row["bits"] for row in r["per_step_by_bits"] if row["kind"] == kind), default=0)  # noqa: E731
-    table.add_row("widest mul operand bits", *(str(widest(r, "mul") or "-") for r in results))
+    widest_mul = [max((row["bits"] for row in r["per_step_by_bits"] if row["kind"] == "mul"), default=0)
+                  for r in results]
+    table.add_row("widest mul operand bits", *(str(b or "-") for b in widest_mul))
     Console().print(table)
 
 
