@@ -104,6 +104,107 @@ def count(
         _print_side_by_side(results)
 
 
+OVERFLOW_HELP = "What a value too wide for a narrowed register does: wrap (two's complement) or saturate."
+
+
+@app.command()
+def simulate(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    input_size: int = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input")),
+    hidden_size: int = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    steps: int = typer.Option(20, "--steps", "-T", help="Time steps simulated.", callback=_positive("steps")),
+    batch: int = typer.Option(8, "--batch", "-B", help="Sequences simulated side by side.", callback=_positive("batch")),
+    weight_bits: int = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits")),
+    act_bits: int = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits")),
+    gate_bits: Optional[int] = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.", callback=_bits("gate-bits")),
+    acc_bits: Optional[int] = typer.Option(
+        None, "--acc-bits", callback=_bits("acc-bits"),
+        help="Narrow every accumulator (mac sums, sums of them) to this many bits and report the "
+             "overflows; default: the width the sums provably need (no overflow)."),
+    state_bits: Optional[int] = typer.Option(
+        None, "--state-bits", callback=_bits("state-bits"),
+        help="Narrow the stored state (same grid, fewer bits) and report the overflows."),
+    overflow: str = typer.Option("wrap", "--overflow", help=OVERFLOW_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs."),
+    check_brevitas: bool = typer.Option(
+        False, "--check-brevitas",
+        help="Also run the same module through Brevitas on the same inputs and compare every "
+             "output element (fills bit_exact, mismatches, elements_compared)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+):
+    """Run a cell bit-accurately in integers over a random sequence: ranges and widths per node,
+    overflows of narrowed registers, and (with --check-brevitas) equality with Brevitas."""
+    from gatesim.cells import CellConfig
+    from gatesim.simulate import simulate_cell
+
+    if overflow not in ("wrap", "saturate"):
+        fail(f"--overflow={overflow!r}: allowed values are wrap, saturate")
+
+    def go():
+        config = CellConfig(weight_bits=weight_bits, act_bits=act_bits, gate_bits=gate_bits)
+        return simulate_cell(cell, input_size, hidden_size, steps, batch, config, seed,
+                             acc_bits=acc_bits, state_bits=state_bits, overflow=overflow,
+                             check_brevitas=check_brevitas)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_simulation(result)
+
+
+def _print_simulation(r: dict) -> None:
+    console = Console()
+    console.print(f"[bold]{r['cell']}[/bold]  I={r['input_size']} H={r['hidden_size']} B={r['batch']} "
+                  f"T={r['steps']}  weights {r['weight_bits']} bits, activations {r['act_bits']} bits, "
+                  f"seed {r['seed']}")
+    if r["reference"] is not None:
+        if r["bit_exact"] is None:
+            console.print(f"vs Brevitas: no exact reference ({r['reference']})")
+        else:
+            verdict = "[green]bit-exact[/green]" if r["bit_exact"] else "[red]NOT bit-exact[/red]"
+            console.print(f"vs {r['reference']}: {verdict} ({r['mismatches']:,} of "
+                          f"{r['elements_compared']:,} output elements differ)")
+        if not r["float32_exact"]:
+            f32 = r["brevitas_float32"]
+            console.print(f"Brevitas' own float32 arithmetic is not exact here ({len(r['float32_limits'])} "
+                          f"reasons, see --json float32_limits): {f32['mismatches']:,} elements off by up "
+                          f"to {f32['max_error_lsb']:g} LSB")
+    o = r["overflow"]
+    if o["acc_bits"] is None and o["state_bits"] is None:
+        console.print("overflow: none possible (every register holds the width its values provably need)")
+    else:
+        if o["count"]:
+            console.print(f"[bold red]OVERFLOWED[/bold red]: these outputs were computed with {o['count']:,} "
+                          f"overflows ({_registers(o)})")
+        for mode, m in o["by_mode"].items():
+            err = m["output_error"]
+            console.print(f"{mode:>8}: {m['count']:,} values did not fit, in {len(m['nodes'])} node(s); "
+                          f"outputs differ from the wide simulation in {err['mismatched_elements']:,} "
+                          f"elements, by up to {err['max_abs']:g} ({err['max_lsb']:,} LSB)")
+    overflows = {(n["node"], n["kind"]): n["count"] for n in o["nodes"]}
+    table = Table(title="observed ranges per node, wide simulation (integers on each node's grid)")
+    for col in ("node", "kind", "min", "max", "bits", "proven bits", f"overflows ({o['mode']})"):
+        table.add_column(col, justify="left" if col in ("node", "kind") else "right")
+    for row in r["nodes"]:
+        table.add_row(row["node"], row["kind"], f"{row['min']:,}", f"{row['max']:,}", str(row["bits"]),
+                      str(row["type_bits"] or "-"), f"{overflows.get((row['node'], row['kind']), 0):,}")
+    console.print(table)
+    widest = Table(title="widest intermediate per op kind")
+    for col in ("kind", "observed bits", "proven bits"):
+        widest.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, bits in r["widest_bits"].items():
+        widest.add_row(kind, str(bits), str(r["widest_type_bits"].get(kind, "-")))
+    console.print(widest)
+    console.print(f"speed: {r['cell_steps_per_s']:,.0f} cell-steps/s ({r['cell_steps']:,} cell-steps)")
+
+
+def _registers(o: dict) -> str:
+    parts = [f"{name} {o[key]} bits" for name, key in (("accumulators", "acc_bits"), ("state", "state_bits"))
+             if o[key] is not None]
+    return ", ".join(parts) + f", {o['mode']}"
+
+
 def _print_side_by_side(results: list[dict]) -> None:
     first = results[0]
     table = Table(title=f"ops per sequence  I={first['input_size']} H={first['hidden_size']} "

@@ -15,3 +15,13 @@ def test_trace_speed_prints_its_contract():
     last = json.loads(r.stdout.strip().splitlines()[-1])
     assert {"trace_ms", "recount_ms", "flopcounter_ms"} <= last.keys()
     assert all(last[k] > 0 for k in ("trace_ms", "recount_ms", "flopcounter_ms"))
+
+
+def test_simulate_speed_prints_its_contract():
+    r = subprocess.run([sys.executable, "benchmarks/simulate_speed.py"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    keys = {"sim_cell_steps_per_s", "brevitas_cell_steps_per_s", "speedup_vs_brevitas",
+            "float_lstm_cell_steps_per_s"}
+    assert keys <= last.keys() and all(last[k] > 0 for k in keys)

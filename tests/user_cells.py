@@ -3,6 +3,7 @@ import brevitas.nn as qnn
 import torch
 from torch import nn
 from brevitas.quant.fixed_point import Int8ActPerTensorFixedPointMinMaxInit, Int8WeightPerTensorFixedPoint
+from brevitas.quant.scaled_int import Int32Bias
 
 
 class Act6(Int8ActPerTensorFixedPointMinMaxInit):
@@ -62,3 +63,34 @@ def needs_even_hidden(input_size, hidden_size):
     if hidden_size % 2:
         raise ValueError("hidden_size must be even")
     return Elman(input_size, hidden_size)
+
+
+class Act8Range4(Int8ActPerTensorFixedPointMinMaxInit):
+    min_val = -4.0
+    max_val = 4.0
+
+
+class FixedElman(nn.Module):
+    """h' = q(tanh(q4(W x + U h + b))): integer weights, bias on the accumulator grid, and a float
+    torch.tanh that the simulator folds into the output quantizer's table."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.wx = qnn.QuantLinear(input_size, hidden_size, bias=True, input_quant=Act6,
+                                  weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int32Bias,
+                                  return_quant_tensor=False)
+        self.uh = qnn.QuantLinear(hidden_size, hidden_size, bias=False, input_quant=Act6,
+                                  weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
+        self.pre = qnn.QuantIdentity(act_quant=Act8Range4, return_quant_tensor=False)
+        self.out = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=False)
+
+    def forward(self, x, h):
+        return self.out(torch.tanh(self.pre(self.wx(x) + self.uh(h))))
+
+    def example_inputs(self, batch=1):
+        return torch.zeros(batch, self.input_size), torch.zeros(batch, self.hidden_size)
+
+
+def fixed_elman(input_size, hidden_size):
+    return FixedElman(input_size, hidden_size)

@@ -1,9 +1,14 @@
 """The one place that reads Brevitas internals: quantizer proxies -> QType."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import torch
 from torch import nn
 
+from gatesim.errors import GatesimError
+from gatesim.fixedpoint.fixed import FixedType
 from gatesim.fixedpoint.qtype import QType
 
 
@@ -69,3 +74,62 @@ ACTIVATION_KINDS = {
     "Identity": None, "ReLU6": "max", "Hardsigmoid": "lut", "Hardswish": "lut", "SiLU": "lut",
     "GELU": "lut", "LeakyReLU": "lut", "ELU": "lut", "Softsign": "lut",
 }
+
+
+@torch.no_grad()
+def fixed_type(proxy) -> FixedType | None:
+    """The register an activation quantizer writes: width, grid, signedness (None when off)."""
+    if not proxy_enabled(proxy):
+        return None
+    return FixedType(width=int(_scalar(proxy.bit_width())), scale=_scalar(proxy.scale()),
+                     signed=bool(proxy.is_signed), narrow=bool(proxy.is_narrow_range))
+
+
+@torch.no_grad()
+def linear_constants(layer: nn.Module, input_scale: float) -> LinearConstants:
+    """A QuantLinear's integer weights and bias exactly as Brevitas' forward computes them."""
+    quant_input = layer.input_quant(torch.zeros(1, layer.in_features))
+    quant_weight = layer.quant_weight(quant_input)
+    weight_scale = _exact_scalar(quant_weight.scale, "weight")
+    weights = _ints(quant_weight.value, weight_scale)
+    bias = bias_scale = None
+    if layer.bias is not None:
+        quant_bias = layer.bias_quant(layer.bias, quant_input, quant_weight)
+        bias_scale = _exact_scalar(getattr(quant_bias, "scale", None), "bias")
+        bias = _ints(getattr(quant_bias, "value", quant_bias), bias_scale)
+    return LinearConstants(weights, weight_scale, bias, bias_scale)
+
+
+@torch.no_grad()
+def act_table(proxy, in_scale: float, lo: int, hi: int, before=()) -> tuple[np.ndarray, float]:
+    """The proxy (activation + quantizer) evaluated on every input integer in [lo, hi], after
+    the float functions `before`: a 2^k-entry table, exact by construction because torch and
+    Brevitas compute each entry the way the module does."""
+    grid = torch.arange(lo, hi + 1, dtype=torch.float32) * in_scale
+    for fn in before:
+        grid = fn(grid)
+    out = proxy(grid)
+    scale = _exact_scalar(out.scale, "activation output")
+    return _ints(out.value, scale), scale
+
+
+class LinearConstants(NamedTuple):
+    weights: np.ndarray  # (out, in) whole numbers
+    weight_scale: float
+    bias: np.ndarray | None
+    bias_scale: float | None
+
+
+def _exact_scalar(t, what: str) -> float:
+    if t is None:
+        raise GatesimError(f"{what} is not quantized: the integer simulator needs a {what} quantizer")
+    t = torch.as_tensor(t)
+    if t.numel() != 1 and not bool((t == t.flatten()[0]).all()):
+        raise GatesimError(f"{what} has per-channel scales; the integer simulator handles "
+                           "per-tensor scales")
+    return float(t.flatten()[0])
+
+
+def _ints(value: torch.Tensor, scale: float) -> np.ndarray:
+    ints = torch.round(value.double() / scale)
+    return ints.numpy()

@@ -56,6 +56,7 @@ class Lowering:
         self.gm, self.shapes, self.acc_bits = gm, shapes, acc_bits
         self.memo = {} if memo is None else memo
         self.graph = nx.DiGraph()
+        self.env: dict[str, Any] = {}  # fx node name -> its Val (static type), kept for the simulator
 
     def _emit(self, ops: list[Op], deps: frozenset[int], fx_name: str) -> frozenset[int]:
         for o in ops:
@@ -66,7 +67,7 @@ class Lowering:
         return deps
 
     def run(self) -> nx.DiGraph:
-        env: dict[str, Any] = {}
+        env = self.env
         if "placeholder_types" not in self.memo:
             self.memo["placeholder_types"] = placeholder_types(self.gm)
         entry = self.memo["placeholder_types"]

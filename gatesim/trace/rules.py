@@ -62,28 +62,36 @@ Rule = Callable[[NodeCtx], RuleOut]
 RULES: dict[Any, Rule] = {}
 
 
-def rule(*keys: Any) -> Callable[[Rule], Rule]:
-    """Register `fn` for each key; a second rule for the same key is a bug."""
+def registrar(registry: dict[Any, Callable]) -> Callable[..., Callable]:
+    """A decorator registering a function under keys; a second one for a key is a bug."""
 
-    def register(fn: Rule) -> Rule:
-        for key in keys:
-            if key in RULES:
-                raise ValueError(f"duplicate counting rule for {key!r}")
-            RULES[key] = fn
-        return fn
+    def rule(*keys: Any) -> Callable[[Callable], Callable]:
+        def register(fn: Callable) -> Callable:
+            for key in keys:
+                if key in registry:
+                    raise ValueError(f"duplicate rule for {key!r}")
+                registry[key] = fn
+            return fn
 
-    return register
+        return register
+
+    return rule
 
 
-def find_rule(op: str, target: Any, module: nn.Module | None) -> Rule | None:
+rule = registrar(RULES)
+
+
+def find_rule(op: str, target: Any, module: nn.Module | None,
+              registry: dict[Any, Callable] = RULES) -> Callable | None:
+    """Modules by class (most derived first), functions by identity, methods by name."""
     if op == "call_module":
         for cls in type(module).__mro__:
-            if cls in RULES:
-                return RULES[cls]
+            if cls in registry:
+                return registry[cls]
         return None
     if op == "call_method":
-        return RULES.get(f"method:{target}")
-    return RULES.get(target)
+        return registry.get(f"method:{target}")
+    return registry.get(target)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -124,6 +132,8 @@ def entry_qtype(module: nn.Module) -> QType | None:
         return act_qtype(module.input_quant)
     if isinstance(module, QuantNonLinearActLayer) and activation_kind(module.act_quant) is None:
         return act_qtype(module.act_quant)
+    if isinstance(module, ProxyAct) and activation_kind(module.proxy) is None:
+        return act_qtype(module.proxy)
     return None
 
 

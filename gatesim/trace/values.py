@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from gatesim.fixedpoint.qtype import FLOAT, QType
 
@@ -23,14 +26,14 @@ class Val:
 
 
 def const_val(value: float) -> Val:
-    """A Python number used in the graph: a constant on the coarsest exact dyadic grid."""
-    if value == 0:
-        return Val((), QType(0, 0, 1.0), False)
-    for exp in range(0, 25):  # the first power-of-two step that holds it exactly
-        k = value * 2**exp
-        if k == int(k):
-            return Val((), QType(int(k), int(k), 2.0**-exp), False)
-    return Val((), FLOAT, False)
+    """A Python number used in the graph, as torch applies it to a float32 tensor (rounded to
+    float32): a whole number on the coarsest power-of-two grid that holds it exactly."""
+    if not math.isfinite(value):
+        return Val((), FLOAT, False)
+    exact = Fraction(float(np.float32(value)))
+    scale = Fraction(1, exact.denominator)
+    k = int(exact / scale)
+    return Val((), QType(k, k, float(scale)), False)
 
 
 def vals_in(obj: Any) -> list[Val]:
