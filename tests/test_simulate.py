@@ -1,5 +1,7 @@
 """The integer simulator: bit-exact against Brevitas, exact integer products on every dtype
 path, overflow of narrowed registers, width growth, and clear errors."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -314,3 +316,47 @@ class DividesByThree(OneLinear):
 def test_unsupported_ops_name_the_node(module, message):
     with pytest.raises(GatesimError, match=message):
         simulate(module, np.zeros((1, 2, 4)), np.zeros((1, 4)))
+
+
+class FloatScaled(nn.Module):
+    """h' = q(W [q(x), q(h)] + b) with Brevitas' float (not power-of-two) scales."""
+
+    def __init__(self, i, h):
+        super().__init__()
+        from brevitas.nn import QuantIdentity, QuantLinear
+        from brevitas.quant import Int8ActPerTensorFloatMinMaxInit, Int8WeightPerTensorFloat, Int32Bias
+
+        class Act(Int8ActPerTensorFloatMinMaxInit):
+            min_val, max_val = -1.0, 1.0
+
+        self.q = QuantIdentity(act_quant=Act, return_quant_tensor=False)
+        self.lin = QuantLinear(i + h, h, bias=True, weight_quant=Int8WeightPerTensorFloat,
+                               input_quant=Act, bias_quant=Int32Bias, return_quant_tensor=False)
+
+    def forward(self, x, h):
+        return self.q(self.lin(torch.cat([self.q(x), self.q(h)], -1)))
+
+
+def test_float_scaled_quantizers_are_exact_integer_arithmetic_without_a_float_reference():
+    """Requantizing between grids that are not powers of two is exact rational rounding (an
+    integer multiplier + shift); no float run of Brevitas is exact, so its errors are reported."""
+    torch.manual_seed(0)
+    module = FloatScaled(5, 7)
+    x = np.random.default_rng(0).uniform(-1, 1, (3, 6, 5))
+    result = simulate(module, x, np.zeros((3, 7)), check_brevitas=True)
+    assert any("not a power of two" in reason for reason in result.float32_limits)
+    assert result.brevitas["bit_exact"] is None and result.brevitas["reference"].startswith("none exact")
+    assert {"mismatches", "max_error_lsb"} <= result.brevitas["float64"].keys()
+    assert result.brevitas["float64"]["max_error_lsb"] <= 1  # float rounding, never more
+
+    # the first step by hand in exact rationals: requant(W x + b) from the accumulator grid
+    s_in = Fraction(float(module.q.act_quant.scale().detach()))
+    qw = module.lin.quant_weight()
+    s_w = Fraction(float(qw.scale.detach()))
+    w_int = (qw.value / qw.scale).round().detach().numpy().astype(np.int64)
+    x_int = np.clip(np.rint(x[:, 0] / float(s_in)), -128, 127).astype(np.int64)
+    quant_bias = module.lin.bias_quant(module.lin.bias, module.q.act_quant(torch.zeros(1)), qw)
+    b_int = (quant_bias.value / quant_bias.scale).round().detach().numpy().astype(np.int64)
+    acc = np.concatenate([x_int, np.zeros((3, 7), np.int64)], 1) @ w_int.T + b_int
+    expected = [[max(-128, min(127, round(Fraction(int(a)) * s_in * s_w / s_in))) for a in row] for row in acc]
+    np.testing.assert_array_equal(result.int_outputs[0][:, 0], expected)

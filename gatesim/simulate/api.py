@@ -68,6 +68,7 @@ class SimResult:
             "elements_compared": check.get("elements_compared"),
             "reference": check.get("reference"),
             "brevitas_float32": check.get("float32"),
+            "brevitas_float64": check.get("float64"),
             "float32_exact": not self.float32_limits,
             "float32_limits": self.float32_limits,
             "overflowed": self.overflowed,
@@ -199,8 +200,10 @@ def _error(narrow: list[np.ndarray], wide: list[np.ndarray], scales: list[float]
 
 def _check(sim: Simulator, ints, outputs, scales) -> dict:
     """Brevitas float32 on the same (dequantized) inputs. Where float32 cannot be exact,
-    Brevitas in float64 is the exact reference and float32's own error is reported; beyond
-    float64's 53 bits no float run is exact and only the rounding errors are reported."""
+    Brevitas in float64 is the exact reference and float32's own error is reported. Beyond
+    float64's 53 bits, or on grids that are not powers of two, no float run is exact: the
+    simulator's exact integer arithmetic stands alone and Brevitas' rounding errors in float32
+    and float64 are reported against it."""
     entry = [sim.metas[n].scale for n in sim.placeholders]
     real = [v * s for v, s in zip(ints, entry)]
 
@@ -212,10 +215,12 @@ def _check(sim: Simulator, ints, outputs, scales) -> dict:
         return {"bit_exact": ref32["mismatches"] == 0, "reference": "brevitas float32", **ref32,
                 "float32": ref32}
     ref64 = against(torch.float64)
-    if not float_limits(sim, "float64"):
+    limits64 = float_limits(sim, "float64")
+    if not limits64:
         return {"bit_exact": ref64["mismatches"] == 0, "reference": "brevitas float64 (float32 not exact)",
                 **ref64, "float32": ref32}
-    return {"bit_exact": None, "reference": "none: values need more than float64's 53 bits",
+    more = f" and {len(limits64) - 1} more" if len(limits64) > 1 else ""
+    return {"bit_exact": None, "reference": f"none exact ({limits64[0]}{more})",
             "mismatches": None, "elements_compared": None, "float32": ref32, "float64": ref64}
 
 
