@@ -3,8 +3,8 @@
 The cell is traced once (the same fx graph and static types the counting pass builds),
 each fx node is compiled by its simulation rule, and the nodes are split three ways:
 constants (evaluated once), nodes that depend on the input x only and work row by row
-(evaluated once for all T steps stacked along the batch axis: the input projections), and
-the recurrent rest, evaluated step by step.
+(evaluated for a block of steps at once, stacked along the batch axis: the input
+projections), and the recurrent rest, evaluated step by step.
 """
 from __future__ import annotations
 
@@ -81,9 +81,8 @@ def _bits(value: Any) -> int:
     """Widest proven width among the Metas in a value (an unknown range counts as 53 bits)."""
     if isinstance(value, dict):
         value = tuple(value.values())
-    metas = _metas(value) if not isinstance(value, tuple) else [m for v in value for m in _metas(v)]
     return max((m.qtype.bits if m.qtype is not None and not m.qtype.is_float else EXACT_FLOAT_BITS
-                for m in metas), default=0)
+                for m in _metas(value)), default=0)
 
 
 def _widened(kernel: Callable, bits: int) -> Callable:

@@ -137,7 +137,8 @@ def operand(x: Any) -> tuple[Meta, Any]:
         return x, None
     if isinstance(x, (int, float)) and not isinstance(x, bool):
         return scalar_meta(x)
-    raise GatesimError(f"unsupported operand {x!r}")
+    raise GatesimError(f"an operand is a {type(x).__name__}, neither a quantized tensor nor a number "
+                       "(a float tensor attribute of the module? quantize it first)")
 
 
 def grid_factor(ctx: SimCtx, coarse: float, fine: float) -> int:
@@ -246,13 +247,11 @@ def functional_linear(ctx: SimCtx) -> Compiled:
     """F.linear(x, W, b) with W, b on integer grids (Brevitas' own step code, via the adapter)."""
     x, w, b = ctx.arg(0), ctx.arg(1, "weight"), ctx.arg(2, "bias")
     acc_scale = x.scale * w.scale
-    align_b = None
+    kb = None
     if isinstance(b, Meta):
-        fine = min(acc_scale, b.scale)
-        if fine != acc_scale:
-            raise ctx.error("bias on a finer grid than the accumulator")
+        if b.scale < acc_scale:
+            raise ctx.error(f"bias grid {b.scale:g} is finer than the accumulator's {acc_scale:g}")
         kb = grid_factor(ctx, b.scale, acc_scale)
-        align_b = (lambda d: d * kb) if kb != 1 else (lambda d: d)
     out = Meta(acc_scale, x.is_var, True)
     narrow = ctx.narrower("mac", out, ctx.options.acc_bits)
     observe = ctx.observer("mac")
@@ -263,8 +262,8 @@ def functional_linear(ctx: SimCtx) -> Compiled:
         if fn is None:
             fn = cache[data.shape[-1]] = generic_matmul(ctx, x, w, data.shape[-1])
         acc = fn(data, weight.T)
-        if align_b is not None and bias is not None:
-            acc = acc + align_b(bias)
+        if kb is not None:
+            acc = acc + bias * kb
         acc = observe(acc)
         return narrow(acc) if narrow is not None else acc
 
@@ -373,9 +372,9 @@ proxy_act.accepts_pending = True
 def relu(ctx: SimCtx) -> Compiled:
     """relu(x) = max(x, 0) on the integers."""
     x = ctx.arg(0)
-    observe, clamp = ctx.observer("relu"), Clamp(0, None)
+    observe = ctx.observer("relu")
     return Compiled(Meta(x.scale, x.is_var, False, _relu_q(x.qtype)),
-                    lambda data, *_, **__: observe(clamp(data)), rowwise=True)
+                    lambda data, *_, **__: observe(relu_step(data)), rowwise=True)
 
 
 def _deferred(kind: str, fn: Callable) -> SimRule:
