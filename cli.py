@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import platform
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -72,19 +74,30 @@ def _bits(name: str):
     return check
 
 
+# options several commands share (typer copies them per command)
+INPUT = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input"))
+HIDDEN = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden"))
+WEIGHT_BITS = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits"))
+ACT_BITS = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits"))
+GATE_BITS = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.",
+                         callback=_bits("gate-bits"))
+FLOAT = typer.Option(False, "--float", help="No quantization (float32 cell).")
+JSON = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
+
+
 @app.command()
 def count(
     cells: list[str] = typer.Argument(..., metavar="CELL...", help=CELL_HELP + "; several cells print side by side"),
-    input_size: int = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input")),
-    hidden_size: int = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
     steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence.", callback=_positive("steps")),
     batch: int = typer.Option(1, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
-    weight_bits: Optional[int] = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits")),
-    act_bits: Optional[int] = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
     acc_bits: Optional[int] = typer.Option(None, "--acc-bits", help="Accumulator width (2..32); default: what the sum needs.", callback=_bits("acc-bits")),
-    gate_bits: Optional[int] = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.", callback=_bits("gate-bits")),
-    unquantized: bool = typer.Option(False, "--float", help="No quantization (float32 cell)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    as_json: bool = JSON,
 ):
     """Count ops per step and per sequence, by kind and operand bit width, with graph depths."""
     from gatesim.cells import CellConfig
@@ -110,13 +123,13 @@ OVERFLOW_HELP = "What a value too wide for a narrowed register does: wrap (two's
 @app.command()
 def simulate(
     cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
-    input_size: int = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input")),
-    hidden_size: int = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
     steps: int = typer.Option(20, "--steps", "-T", help="Time steps simulated.", callback=_positive("steps")),
     batch: int = typer.Option(8, "--batch", "-B", help="Sequences simulated side by side.", callback=_positive("batch")),
-    weight_bits: int = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits")),
-    act_bits: int = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits")),
-    gate_bits: Optional[int] = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.", callback=_bits("gate-bits")),
+    weight_bits: int = WEIGHT_BITS,
+    act_bits: int = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
     acc_bits: Optional[int] = typer.Option(
         None, "--acc-bits", callback=_bits("acc-bits"),
         help="Narrow every accumulator (mac sums, sums of them) to this many bits and report the "
@@ -130,7 +143,7 @@ def simulate(
         False, "--check-brevitas",
         help="Also run the same module through Brevitas on the same inputs and compare every "
              "output element (fills bit_exact, mismatches, elements_compared)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    as_json: bool = JSON,
 ):
     """Run a cell bit-accurately in integers over a random sequence: ranges and widths per node,
     overflows of narrowed registers, and (with --check-brevitas) equality with Brevitas."""
@@ -203,6 +216,211 @@ def _registers(o: dict) -> str:
     parts = [f"{name} {o[key]} bits" for name, key in (("accumulators", "acc_bits"), ("state", "state_bits"))
              if o[key] is not None]
     return ", ".join(parts) + f", {o['mode']}"
+
+
+# ----------------------------------------------------------------------------- cost models
+
+TARGET_HELP = "cpu | fpga"
+CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
+
+
+def default_profile(target: str) -> Path:
+    """Where `gatesim calibrate TARGET` writes this host's profile by default."""
+    return CALIBRATION_DIR / f"{target}-{platform.node() or 'host'}.json"
+
+
+@app.command()
+def estimate(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    target: str = typer.Option("cpu", "--target", "-t", help=TARGET_HELP),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
+    steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence (figures are for all of them).",
+                              callback=_positive("steps")),
+    batch: int = typer.Option(1, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    mode: Optional[str] = typer.Option(None, "--mode", help="cpu: eager (a PyTorch loop, default) or fused "
+                                                            "(a compiled kernel)."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="cpu: a profile from `gatesim calibrate cpu`."),
+    reuse_factor: Optional[int] = typer.Option(None, "--reuse-factor", help="fpga: uses of each hardware unit per step (default 1)."),
+    recurrent_reuse_factor: Optional[int] = typer.Option(
+        None, "--recurrent-reuse-factor", help="fpga: reuse factor of the recurrent (state) matrix work; default --reuse-factor."),
+    clock_mhz: Optional[float] = typer.Option(None, "--clock-mhz", help="fpga: clock (default from configs/costs/fpga.yaml)."),
+    part: Optional[str] = typer.Option(None, "--part", help="fpga: part whose totals give utilization (xcvu9p, xcku115)."),
+    as_json: bool = JSON,
+):
+    """Energy, latency and resources of a cell on a target, with the add-gated / multiply-gated
+    ratio for the same sizes and bits. Every constant comes from configs/costs/TARGET.yaml."""
+    from gatesim.cells import CellConfig
+    from gatesim.costs.cells import estimate_cell
+
+    per_target = {"cpu": {"mode": mode, "profile": profile},
+                  "fpga": {"reuse_factor": reuse_factor, "recurrent_reuse_factor": recurrent_reuse_factor,
+                           "clock_mhz": clock_mhz, "part": part}}
+    if target not in per_target:
+        fail(f"--target={target!r}: allowed values are {', '.join(per_target)}")
+    for other, options in per_target.items():
+        given = [name for name, value in options.items() if value is not None]
+        if other != target and given:
+            fail(f"--{given[0].replace('_', '-')} applies to --target {other}, not {target}")
+    params = {k: v for k, v in per_target[target].items() if v is not None}
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, gate_bits=gate_bits)
+        return estimate_cell(cell, input_size, hidden_size, target, batch, config, steps=steps, **params)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        _print_estimate(result)
+
+
+def _print_estimate(r: dict) -> None:
+    console = Console()
+    head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
+    if r["target"] == "cpu":
+        head += f"  mode {r['mode']}" + (f", profile {r['profile']}" if r["profile"] else ", no profile (SIMD theory)")
+    console.print(f"[bold]{head}[/bold]")
+    console.print(f"energy {r['energy_pj']:,.1f} pJ   latency {r['latency_s'] * 1e6:,.3f} us")
+    ratio = r["add_vs_mul"]
+    table = Table(title="by op kind")
+    for col in ("kind", "energy pJ", "latency us"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, v in r["by_kind"].items():
+        table.add_row(kind, f"{v['energy_pj']:,.2f}", f"{v['latency_s'] * 1e6:,.4f}")
+    console.print(table)
+    res = Table(title="resources" + (f" ({ratio['pair']} ratio beside)" if ratio else ""))
+    res.add_column("resource")
+    res.add_column("value", justify="right")
+    if ratio:
+        res.add_column("add/mul", justify="right")
+    for key, value in r["resources"].items():
+        if isinstance(value, dict):
+            continue
+        shown = f"{value:,.0f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        extra = [] if not ratio else [_fmt_ratio(ratio["resources"].get(key))]
+        res.add_row(key, shown, *extra)
+    console.print(res)
+    if ratio:
+        console.print(f"{ratio['pair']}: energy x{_fmt_ratio(ratio['energy_pj'])}, latency x{_fmt_ratio(ratio['latency_s'])}")
+
+
+def _fmt_ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+@app.command()
+def calibrate(
+    target: str = typer.Argument(..., metavar="TARGET", help="cpu"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Profile file to write (default: "
+                                       "configs/calibration/TARGET-<host>.json)."),
+):
+    """Measure this host for a cost model and write a profile that --profile applies."""
+    if target != "cpu":
+        fail(f"calibrate: unknown target {target!r}; allowed: cpu")
+    from rich.progress import Progress
+
+    from gatesim.calibrate.cpu import STEPS, measure
+
+    path = out or default_profile(target)
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"calibrating {target}", total=STEPS)
+        profile = measure(lambda: bar.advance(task))
+    write_atomically(path, json.dumps(profile, indent=1))
+    typer.echo(f"wrote {path}: eager call {profile['dispatch_s']['add'] * 1e6:.2f} us (add), "
+               f"{profile['dispatch_s']['mac'] * 1e6:.2f} us (linear); float32 GEMM "
+               f"{1e-9 / profile['mac_s']['float32']:.1f} GMAC/s; compiled launch {profile['fused_launch_s'] * 1e6:.1f} us")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a temporary file renamed over the target."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+@app.command()
+def validate(
+    target: str = typer.Argument(..., metavar="TARGET", help="cpu"),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with (default: this "
+                                           "host's, calibrated first if missing)."),
+    cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default all four)."),
+    hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default 8 32 128 512)."),
+    modes: Optional[list[str]] = typer.Option(None, "--mode", help="eager and/or fused (repeatable; default both)."),
+    batch: int = typer.Option(64, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
+    input_size: int = typer.Option(32, "--input", "-i", help="Input features I.", callback=_positive("input")),
+    as_json: bool = JSON,
+):
+    """Run the cells as real PyTorch code (eager: a plain PyTorch loop; fused: torch.compile)
+    and compare measured time per step with the CPU model's prediction."""
+    if target != "cpu":
+        fail(f"validate: unknown target {target!r}; allowed: cpu")
+    from rich.progress import Progress
+
+    from gatesim.validate import cpu as check
+
+    cells = cells or list(check.CELLS)
+    hidden = hidden or list(check.HIDDEN)
+    modes = modes or list(check.MODES)
+    for name, values, allowed in (("--cell", cells, check.CELLS), ("--mode", modes, check.MODES)):
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            fail(f"{name}={bad[0]!r}: allowed values are {', '.join(allowed)}")
+    if any(h <= 0 for h in hidden):
+        fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
+    path = profile or default_profile(target)
+    if profile is None and not path.exists():
+        typer.echo(f"no profile for this host yet: calibrating first ({path})", err=True)
+        calibrate(target, path)
+
+    def go():
+        with Progress(transient=True) as bar:
+            task = bar.add_task("timing cells", total=len(cells) * len(hidden) * len(modes))
+            return check.validate(path, cells, hidden, modes, input_size, batch, lambda: bar.advance(task))
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _print_validation(result)
+
+
+def _print_validation(r: dict) -> None:
+    console = Console()
+    rows = Table(title="CPU model: predicted vs measured seconds per step")
+    for col in ("cell", "H", "mode", "predicted us", "measured us", "ratio"):
+        rows.add_column(col, justify="left" if col in ("cell", "mode") else "right")
+    for row in r["rows"]:
+        ok = 0.67 <= row["ratio"] <= 1.5
+        rows.add_row(row["cell"], str(row["hidden_size"]), row["mode"], f"{row['predicted_s'] * 1e6:,.1f}",
+                     f"{row['measured_s'] * 1e6:,.1f}", f"{row['ratio']:.2f}" + ("" if ok else " !"))
+    console.print(rows)
+    pairs = Table(title="add-gated / multiply-gated time")
+    for col in ("pair", "H", "mode", "predicted", "measured", "off by"):
+        pairs.add_column(col, justify="left" if col in ("pair", "mode") else "right")
+    for p in r["add_vs_mul"]:
+        off = p["predicted_ratio"] / p["measured_ratio"] - 1
+        pairs.add_row(p["pair"], str(p["hidden_size"]), p["mode"], f"{p['predicted_ratio']:.2f}",
+                      f"{p['measured_ratio']:.2f}", f"{off:+.0%}" + ("" if abs(off) <= 0.2 else " !"))
+    console.print(pairs)
+    within = all(0.67 <= row["ratio"] <= 1.5 for row in r["rows"])
+    close = all(abs(p["predicted_ratio"] / p["measured_ratio"] - 1) <= 0.2 for p in r["add_vs_mul"])
+    console.print(f"every ratio in 0.67..1.5: {'yes' if within else 'NO'}; every add/mul ratio within 20%: "
+                  f"{'yes' if close else 'NO'}")
 
 
 def _print_side_by_side(results: list[dict]) -> None:

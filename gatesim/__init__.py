@@ -2,13 +2,15 @@
 
 Library entry points: `gatesim.trace(module)` -> OpGraph, `gatesim.count(cell, I, H)`
 -> the same dict `gatesim count --json` prints, and `gatesim.simulate(module, x, *states)`
--> a bit-accurate integer run (SimResult).
+-> a bit-accurate integer run (SimResult), and `gatesim.estimate(module_or_graph, target=...)`
+-> energy, latency and resources on cpu or fpga (Estimate).
 """
 from gatesim.cells import CELLS, CellConfig, Sequence, build_cell
+from gatesim.costs import Estimate, estimate
 from gatesim.counting import count
 from gatesim.errors import GatesimError
 from gatesim.simulate import SimResult, simulate
 from gatesim.trace import OpGraph, trace
 
 __all__ = ["CELLS", "CellConfig", "Sequence", "build_cell", "count", "trace", "OpGraph",
-           "simulate", "SimResult", "GatesimError"]
+           "simulate", "SimResult", "estimate", "Estimate", "GatesimError"]

@@ -9,8 +9,11 @@ import torch.fx as fx
 
 from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import FLOAT
-from gatesim.ops import Op
-from gatesim.trace.rules import NodeCtx, RuleOut, entry_qtype, find_rule, op
+from gatesim.ops import MEMORY, Op
+from gatesim.trace.rules import NodeCtx, RuleOut, concat, entry_qtype, find_rule, op, split
+
+# rules that make new tensors without arithmetic: still one framework call each in eager mode
+TENSOR_MAKERS = (split, concat)
 from gatesim.trace.values import Val, vals_in
 
 
@@ -57,6 +60,7 @@ class Lowering:
         self.memo = {} if memo is None else memo
         self.graph = nx.DiGraph()
         self.env: dict[str, Any] = {}  # fx node name -> its Val (static type), kept for the simulator
+        self.views: set[int] = set()  # ids of the Vals split/chunk produced
 
     def _emit(self, ops: list[Op], deps: frozenset[int], fx_name: str) -> frozenset[int]:
         for o in ops:
@@ -105,7 +109,22 @@ class Lowering:
             raise GatesimError(f"node {node.name!r} ({_describe(node, self.gm)}): "
                                f"counting rule {fn.__name__} failed: {exc}") from exc
         deps = frozenset().union(*(v.producers for v in vals_in((args, kwargs))))
-        return _attach(out.value, self._emit(out.ops, deps, node.name))
+        computing = [o.kind for o in out.ops if o.kind not in MEMORY]
+        if computing or fn in TENSOR_MAKERS:  # one framework call in eager mode
+            call = computing[0] if computing else fn.__name__
+            if "mac" in computing:
+                call = "mac"  # a linear layer: the matmul is the call, the bias add rides on it
+            self._count("calls", call)
+            if computing and any(id(v) in self.views for v in vals_in((args, kwargs))):
+                self._count("strided_calls", call)  # reads a slice of a split: strided memory
+        value = _attach(out.value, self._emit(out.ops, deps, node.name))
+        if fn is split:
+            self.views.update(id(v) for v in vals_in(value))
+        return value
+
+    def _count(self, what: str, call: str) -> None:
+        counts = self.graph.graph.setdefault(what, {})
+        counts[call] = counts.get(call, 0) + 1
 
 
 def lower(gm: fx.GraphModule, shapes: dict[str, Any], acc_bits: int | None = None,

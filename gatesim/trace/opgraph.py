@@ -21,6 +21,19 @@ class OpGraph:
         for _, data in self.graph.nodes(data=True):
             yield data["op"]
 
+    def calls(self) -> dict[str, int]:
+        """Framework calls one eager step makes, by kind: a node that computes is one call
+        (named by its first op; linear layers are `mac`), and so is each split or concat."""
+        return dict(self.graph.graph.get("calls", {}))
+
+    def strided_calls(self) -> dict[str, int]:
+        """Of those calls, the ones reading a slice of a split tensor (strided for batch > 1)."""
+        return dict(self.graph.graph.get("strided_calls", {}))
+
+    @property
+    def dispatches(self) -> int:
+        return sum(self.calls().values())
+
     def counts(self) -> dict[str, int]:
         """Elements per kind for one step (every kind listed, zeros included)."""
         totals = dict.fromkeys(KINDS, 0)

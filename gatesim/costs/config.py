@@ -1,0 +1,69 @@
+"""Cost-model parameters: YAML files where every number carries its source, validated into
+typed objects; errors name the file, the key and what is allowed."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gatesim.errors import GatesimError
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+SCHEMA_VERSION = 1
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sourced(Strict):
+    """One number of a cost model and where it comes from."""
+
+    value: float = Field(gt=0, strict=True)  # a quoted or mistyped number is an error, not a guess
+    source: str = Field(min_length=3)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        parts.append(f"{key}: {err['msg']}{shown}")
+    return "; ".join(parts[:4]) + (f"; and {len(parts) - 4} more" if len(parts) > 4 else "")
+
+
+def read_mapping(path: Path) -> dict[str, Any]:
+    """A YAML or JSON file that must hold a mapping."""
+    if not path.is_file():
+        raise GatesimError(f"{path}: no such file")
+    try:
+        text = path.read_text()
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GatesimError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise GatesimError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def validated(model: type[Model], data: dict[str, Any], path: Path | str) -> Model:
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise GatesimError(f"{path}: schema_version {version!r}; this gatesim reads version "
+                           f"{SCHEMA_VERSION} (re-create the file with this version)")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise GatesimError(f"{path}: {_describe(exc)}") from exc
+
+
+def load(model: type[Model], name: str, path: Path | None = None) -> Model:
+    """configs/costs/<name>.yaml (or `path`) as a validated `model`."""
+    path = path or CONFIG_DIR / "costs" / f"{name}.yaml"
+    return validated(model, read_mapping(path), path)

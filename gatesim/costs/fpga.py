@@ -1,0 +1,208 @@
+"""FPGA cost model, hls4ml style: every op of a step is unrolled into hardware units, each
+unit reused `reuse_factor` times; resources per unit from its operand widths, cycles from
+the longest path, energy from the part's power figures (configs/costs/fpga.yaml).
+
+A step depends on the previous step's state only through its recurrent part: the work on
+x for the next step overlaps the current one, so the initiation interval (II) is the longest
+path through the state-dependent ops, and a sequence of T steps takes one full step's
+latency plus (T - 1) intervals.
+Matrix work on the input x (not the state) may use its own `reuse_factor`; the recurrent
+matrix work uses `recurrent_reuse_factor` (default: the same).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import networkx as nx
+from pydantic import Field, ValidationError
+
+from gatesim.costs import Estimate, by_kind
+from gatesim.costs.config import Sourced, Strict, load
+from gatesim.errors import GatesimError
+from gatesim.ops import MEMORY, Op
+from gatesim.trace.opgraph import OpGraph
+
+MULTIPLIERS = ("mac", "mul", "mul_const")
+TABLES = ("sigmoid", "tanh", "lut")
+RESOURCES = ("lut", "ff", "dsp", "bram18")
+
+
+class FpgaResources(Strict):
+    lut_per_mult_bit2: Sourced
+    lut_mult_max_bits: Sourced
+    dsp_a_bits: Sourced
+    dsp_b_bits: Sourced
+    int8_macs_per_dsp: Sourced
+    lut_per_adder_bit: Sourced
+    ff_per_register_bit: Sourced
+    lutram_bits_per_lut: Sourced
+    lutram_max_bits: Sourced
+    bram18_bits: Sourced
+    max_table_entries: Sourced
+
+
+class FpgaTiming(Strict):
+    clock_mhz: Sourced
+    op_cycles: Sourced
+
+
+class FpgaPower(Strict):
+    static_w: Sourced
+    lut_uw_per_mhz: Sourced
+    ff_uw_per_mhz: Sourced
+    dsp_uw_per_mhz: Sourced
+    bram18_uw_per_mhz: Sourced
+
+
+class Part(Strict):
+    lut: Sourced
+    ff: Sourced
+    dsp: Sourced
+    bram18: Sourced
+
+
+class FpgaCosts(Strict):
+    schema_version: int
+    resources: FpgaResources
+    timing: FpgaTiming
+    power: FpgaPower
+    parts: dict[str, Part]
+
+
+class FpgaParams(Strict):
+    reuse_factor: int = Field(1, ge=1)
+    recurrent_reuse_factor: int | None = Field(None, ge=1)
+    clock_mhz: float | None = Field(None, gt=0)
+    part: str = "xcvu9p"
+    steps: int = Field(1, ge=1)
+
+
+def recurrent_nodes(graph: OpGraph) -> set[int]:
+    """Op nodes downstream of a state input (every input after the first, x)."""
+    g = graph.graph
+    inputs = sorted(n for n, d in g.nodes(data=True) if d["op"].kind == "load" and d["op"].label == "input")
+    reached: set[int] = set()
+    for state in inputs[1:]:
+        reached |= nx.descendants(g, state)
+    return reached
+
+
+class Units:
+    """Resources of one hardware unit of an op, from its operand widths."""
+
+    def __init__(self, r: FpgaResources):
+        self.r = r
+
+    def multiplier(self, a: int, b: int) -> dict[str, float]:
+        r = self.r
+        if max(a, b) <= r.lut_mult_max_bits.value:
+            return {"lut": r.lut_per_mult_bit2.value * a * b}
+        if max(a, b) <= 8:
+            return {"dsp": 1 / r.int8_macs_per_dsp.value}
+        wide, narrow = max(a, b), min(a, b)
+        return {"dsp": math.ceil(wide / r.dsp_a_bits.value) * math.ceil(narrow / r.dsp_b_bits.value)}
+
+    def table(self, op: Op) -> dict[str, float]:
+        r = self.r
+        limit = r.max_table_entries.value
+        entries = limit if op.is_float else min(2**op.bits, limit)
+        bits = entries * op.out_bits
+        if bits <= r.lutram_max_bits.value:
+            return {"lut": math.ceil(bits / r.lutram_bits_per_lut.value)}
+        return {"bram18": math.ceil(bits / r.bram18_bits.value)}
+
+    def of(self, op: Op) -> dict[str, float]:
+        r = self.r
+        if op.kind in MULTIPLIERS:
+            a, b = (op.operand_bits + (op.bits,))[:2]
+            unit = self.multiplier(a, b)
+            if op.kind == "mac":  # the accumulator behind each multiplier
+                unit["lut"] = unit.get("lut", 0) + op.out_bits * r.lut_per_adder_bit.value
+            return unit
+        if op.kind in TABLES:
+            return self.table(op)
+        return {"lut": op.bits * r.lut_per_adder_bit.value}  # adders, ReLU, max, requant
+
+
+class FpgaModel:
+    name = "fpga"
+
+    def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
+        try:
+            p = FpgaParams(**params)
+        except ValidationError as exc:
+            raise GatesimError("fpga: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
+                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        costs = load(FpgaCosts, "fpga")
+        if p.part not in costs.parts:
+            raise GatesimError(f"fpga: unknown part {p.part!r}; configs/costs/fpga.yaml has "
+                               f"{', '.join(costs.parts)}")
+        clock_mhz = p.clock_mhz or costs.timing.clock_mhz.value
+        recurrent = recurrent_nodes(graph)
+        reuse_of = {n: (p.recurrent_reuse_factor or p.reuse_factor) if n in recurrent else p.reuse_factor
+                    for n in graph.graph.nodes}
+        mac_reuse = {d["fx_node"]: reuse_of[n] for n, d in graph.graph.nodes(data=True) if d["op"].kind == "mac"}
+        units, rows, cycles = Units(costs.resources), [], {}
+        for nid, data in graph.graph.nodes(data=True):
+            o, reuse = data["op"], reuse_of[nid]
+            used = dict.fromkeys(RESOURCES, 0.0)
+            if o.kind == "load" and o.label in ("weights", "bias") and mac_reuse.get(data["fx_node"], 1) > 1:
+                # shared multipliers read their weights from block RAM; fully parallel ones
+                # have them as constants in the logic
+                used["bram18"] = math.ceil(o.count * o.bits / costs.resources.bram18_bits.value)
+            elif o.kind not in MEMORY:
+                n_units = math.ceil(o.count / reuse)
+                for res, amount in units.of(o).items():
+                    used[res] += n_units * amount
+                used["ff"] += n_units * o.out_bits * costs.resources.ff_per_register_bit.value
+            cycles[nid] = self._cycles(o, reuse, costs.timing.op_cycles.value)
+            rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
+                         "bits": o.bits, "reuse_factor": reuse, **{r: math.ceil(used[r]) for r in RESOURCES},
+                         "cycles": cycles[nid]})
+        path = self._critical_path(graph, cycles)
+        step_cycles = sum(cycles[n] for n in path)
+        loop = self._critical_path(graph, {n: (c if n in recurrent else 0) for n, c in cycles.items()})
+        interval = sum(cycles[n] for n in loop if n in recurrent) or step_cycles
+        step_s = step_cycles / (clock_mhz * 1e6)
+        sequence_s = (step_cycles + (p.steps - 1) * interval) / (clock_mhz * 1e6)
+        totals = {r: sum(row[r] for row in rows) for r in RESOURCES}
+        pw = costs.power
+        per_mhz = {"lut": pw.lut_uw_per_mhz, "ff": pw.ff_uw_per_mhz, "dsp": pw.dsp_uw_per_mhz,
+                   "bram18": pw.bram18_uw_per_mhz}
+        for row in rows:  # dynamic energy of each node's hardware over the step
+            dynamic_w = sum(row[r] * per_mhz[r].value * clock_mhz * 1e-6 for r in RESOURCES)
+            row["energy_pj"] = dynamic_w * step_s * 1e12
+            row["latency_s"] = cycles[row["node"]] / (clock_mhz * 1e6) if row["node"] in path else 0.0
+        static_pj = pw.static_w.value * step_s * 1e12
+        step_pj = static_pj + sum(row["energy_pj"] for row in rows)
+        sequence_pj = step_pj * sequence_s / step_s  # the hardware is busy for the whole sequence
+        part = costs.parts[p.part]
+        utilization = {r: totals[r] / getattr(part, r).value for r in RESOURCES}
+        resources = {**totals, "multipliers": sum(math.ceil(r["count"] / r["reuse_factor"]) for r in rows
+                                                  if r["kind"] in MULTIPLIERS),
+                     "cycles_per_step": step_cycles, "initiation_interval_cycles": interval,
+                     "sequence_cycles": step_cycles + (p.steps - 1) * interval,
+                     "clock_mhz": clock_mhz, "part": p.part, "utilization": utilization,
+                     "fits": all(u <= 1 for u in utilization.values())}
+        details = {"steps": p.steps, "reuse_factor": p.reuse_factor,
+                   "recurrent_reuse_factor": p.recurrent_reuse_factor or p.reuse_factor,
+                   "per_step": {"energy_pj": step_pj, "latency_s": step_s, "static_energy_pj": static_pj,
+                                "cycles": step_cycles}}
+        return Estimate("fpga", sequence_pj, sequence_s, resources, by_kind(rows), rows, details)
+
+    @staticmethod
+    def _cycles(op: Op, reuse: int, op_cycles: float) -> float:
+        if op.kind in MEMORY:
+            return 0
+        if op.kind == "mac":  # each multiplier used `reuse` times, then the adder tree
+            return reuse + math.ceil(math.log2(max(op.reduction, 1)))
+        return math.ceil(op_cycles) * (reuse if op.kind in MULTIPLIERS else 1)
+
+    @staticmethod
+    def _critical_path(graph: OpGraph, cycles: dict[int, float]) -> list[int]:
+        best: dict[int, tuple[float, list[int]]] = {}
+        for n in nx.topological_sort(graph.graph):
+            prev = max((best[p] for p in graph.graph.predecessors(n)), default=(0.0, []), key=lambda b: b[0])
+            best[n] = (prev[0] + cycles[n], prev[1] + [n])
+        return max(best.values(), key=lambda b: b[0])[1] if best else []
