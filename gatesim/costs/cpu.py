@@ -20,9 +20,7 @@ from gatesim.errors import GatesimError
 from gatesim.ops import Op
 from gatesim.trace.opgraph import OpGraph
 
-DTYPES = ("int8", "int16", "int32", "float32")
 ELEMENTWISE = ("add", "relu", "max", "mul", "mul_const", "sigmoid", "tanh", "lut", "requant")
-MODES = ("eager", "fused")
 
 
 class CpuEnergy(Strict):
