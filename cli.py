@@ -220,7 +220,7 @@ def _registers(o: dict) -> str:
 
 # ----------------------------------------------------------------------------- cost models
 
-TARGET_HELP = "cpu | fpga"
+TARGET_HELP = "cpu | fpga | tfhe"
 CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
 
 
@@ -244,7 +244,7 @@ def estimate(
     unquantized: bool = FLOAT,
     mode: Optional[str] = typer.Option(None, "--mode", help="cpu: eager (a PyTorch loop, default) or fused "
                                                             "(a compiled kernel)."),
-    profile: Optional[Path] = typer.Option(None, "--profile", help="cpu: a profile from `gatesim calibrate cpu`."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="cpu, tfhe: a profile from `gatesim calibrate TARGET`."),
     reuse_factor: Optional[int] = typer.Option(None, "--reuse-factor", help="fpga: uses of each hardware unit per step (default 1)."),
     recurrent_reuse_factor: Optional[int] = typer.Option(
         None, "--recurrent-reuse-factor", help="fpga: reuse factor of the recurrent (state) matrix work; default --reuse-factor."),
@@ -259,11 +259,14 @@ def estimate(
 
     per_target = {"cpu": {"mode": mode, "profile": profile},
                   "fpga": {"reuse_factor": reuse_factor, "recurrent_reuse_factor": recurrent_reuse_factor,
-                           "clock_mhz": clock_mhz, "part": part}}
+                           "clock_mhz": clock_mhz, "part": part},
+                  "tfhe": {"profile": profile}}
     if target not in per_target:
         fail(f"--target={target!r}: allowed values are {', '.join(per_target)}")
     for other, options in per_target.items():
         given = [name for name, value in options.items() if value is not None]
+        shared = set(per_target[target])
+        given = [name for name in given if name not in shared]
         if other != target and given:
             fail(f"--{given[0].replace('_', '-')} applies to --target {other}, not {target}")
     params = {k: v for k, v in per_target[target].items() if v is not None}
@@ -319,22 +322,28 @@ def calibrate(
     target: str = typer.Argument(..., metavar="TARGET", help="cpu"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Profile file to write (default: "
                                        "configs/calibration/TARGET-<host>.json)."),
+    max_bits: int = typer.Option(8, "--max-bits", help="tfhe: widest PBS precision to measure (1..8).",
+                                 min=1, max=8),
 ):
-    """Measure this host for a cost model and write a profile that --profile applies."""
-    if target != "cpu":
-        fail(f"calibrate: unknown target {target!r}; allowed: cpu")
+    """Measure this host for a cost model and write a profile that --profile applies
+    (cpu: torch micro-benchmarks, about 10 s; tfhe: concrete-python PBS per precision, about 40 s)."""
+    import importlib
+
+    if target not in CALIBRATORS:
+        fail(f"calibrate: unknown target {target!r}; allowed: {', '.join(CALIBRATORS)}")
     from rich.progress import Progress
 
-    from gatesim.calibrate.cpu import STEPS, measure
-
+    calibrator = importlib.import_module(CALIBRATORS[target])
     path = out or default_profile(target)
+    options = {"max_bits": max_bits} if target == "tfhe" else {}
     with Progress(transient=True) as bar:
-        task = bar.add_task(f"calibrating {target}", total=STEPS)
-        profile = measure(lambda: bar.advance(task))
+        task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS)
+        profile = calibrator.measure(lambda: bar.advance(task), **options)
     write_atomically(path, json.dumps(profile, indent=1))
-    typer.echo(f"wrote {path}: eager call {profile['dispatch_s']['add'] * 1e6:.2f} us (add), "
-               f"{profile['dispatch_s']['mac'] * 1e6:.2f} us (linear); float32 GEMM "
-               f"{1e-9 / profile['mac_s']['float32']:.1f} GMAC/s; compiled launch {profile['fused_launch_s'] * 1e6:.1f} us")
+    typer.echo(f"wrote {path}")
+
+
+CALIBRATORS = {"cpu": "gatesim.calibrate.cpu", "tfhe": "gatesim.calibrate.tfhe"}
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -355,48 +364,88 @@ def write_atomically(path: Path, text: str) -> None:
 
 @app.command()
 def validate(
-    target: str = typer.Argument(..., metavar="TARGET", help="cpu"),
+    target: str = typer.Argument(..., metavar="TARGET", help="cpu | tfhe"),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with (default: this "
                                            "host's, calibrated first if missing)."),
     cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default all four)."),
-    hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default 8 32 128 512)."),
-    modes: Optional[list[str]] = typer.Option(None, "--mode", help="eager and/or fused (repeatable; default both)."),
-    batch: int = typer.Option(64, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
-    input_size: int = typer.Option(32, "--input", "-i", help="Input features I.", callback=_positive("input")),
+    hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default "
+                                               "cpu: 8 32 128 512, tfhe: 2 4 8)."),
+    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager and/or fused (repeatable; default both)."),
+    bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
+    batch: int = typer.Option(64, "--batch", "-B", help="cpu: batch rows per step.", callback=_positive("batch")),
+    input_size: int = typer.Option(32, "--input", "-i", help="cpu: input features I.", callback=_positive("input")),
     as_json: bool = JSON,
 ):
-    """Run the cells as real PyTorch code (eager: a plain PyTorch loop; fused: torch.compile)
-    and compare measured time per step with the CPU model's prediction."""
-    if target != "cpu":
-        fail(f"validate: unknown target {target!r}; allowed: cpu")
+    """Check a cost model against real execution. cpu: the cells as real PyTorch code (eager: a
+    plain PyTorch loop; fused: torch.compile) vs the predicted time per step. tfhe: one step
+    compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
+    decrypted outputs vs the integer simulator."""
+    import importlib
+
+    checks = {"cpu": "gatesim.validate.cpu", "tfhe": "gatesim.validate.tfhe"}
+    if target not in checks:
+        fail(f"validate: unknown target {target!r}; allowed: {', '.join(checks)}")
     from rich.progress import Progress
 
-    from gatesim.validate import cpu as check
-
+    check = importlib.import_module(checks[target])
     cells = cells or list(check.CELLS)
     hidden = hidden or list(check.HIDDEN)
-    modes = modes or list(check.MODES)
-    for name, values, allowed in (("--cell", cells, check.CELLS), ("--mode", modes, check.MODES)):
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            fail(f"{name}={bad[0]!r}: allowed values are {', '.join(allowed)}")
+    bad = [v for v in cells if v not in check.CELLS]
+    if bad:
+        fail(f"--cell={bad[0]!r}: allowed values are {', '.join(check.CELLS)}")
     if any(h <= 0 for h in hidden):
         fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
+    if target == "cpu":
+        modes = modes or list(check.MODES)
+        bad = [v for v in modes if v not in check.MODES]
+        if bad:
+            fail(f"--mode={bad[0]!r}: allowed values are {', '.join(check.MODES)}")
+        runs, args = len(modes), (modes, input_size, batch)
+    else:
+        bits = bits or list(check.BITS)
+        if any(not 2 <= b <= 8 for b in bits):
+            fail(f"--bits={[b for b in bits if not 2 <= b <= 8][0]}: tfhe validation takes 2..8")
+        runs, args = len(bits), (bits,)
     path = profile or default_profile(target)
     if profile is None and not path.exists():
         typer.echo(f"no profile for this host yet: calibrating first ({path})", err=True)
-        calibrate(target, path)
+        calibrate(target, path, 8)
 
     def go():
         with Progress(transient=True) as bar:
-            task = bar.add_task("timing cells", total=len(cells) * len(hidden) * len(modes))
-            return check.validate(path, cells, hidden, modes, input_size, batch, lambda: bar.advance(task))
+            task = bar.add_task("running cells", total=len(cells) * len(hidden) * runs)
+            return check.validate(path, cells, hidden, *args, progress=lambda: bar.advance(task))
 
     result = run_guarded(go)
     if as_json:
         typer.echo(json.dumps(result))
-    else:
+    elif target == "cpu":
         _print_validation(result)
+    else:
+        _print_tfhe_validation(result)
+
+
+def _print_tfhe_validation(r: dict) -> None:
+    console = Console()
+    rows = Table(title="TFHE model vs concrete-python, one cell step")
+    for col in ("cell", "H", "bits", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio", "output = simulator"):
+        rows.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        if "error" in row:
+            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), "-", "-", "-", "-", "-",
+                         row["error"][:60])
+            continue
+        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["pbs_predicted"]),
+                     str(row["pbs_compiler"]), f"{row['predicted_s']:.3f}", f"{row['measured_s']:.3f}",
+                     f"{row['predicted_s'] / row['measured_s']:.2f}", "yes" if row["output_matches_simulator"] else "NO")
+    console.print(rows)
+    pairs = Table(title="add-gated / multiply-gated")
+    for col in ("pair", "H", "bits", "PBS model", "PBS compiler", "time predicted", "time measured"):
+        pairs.add_column(col, justify="left" if col == "pair" else "right")
+    for p in r["add_vs_mul"]:
+        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), f"{p['pbs_predicted_ratio']:.2f}",
+                      f"{p['pbs_compiler_ratio']:.2f}", f"{p['predicted_time_ratio']:.2f}", f"{p['measured_time_ratio']:.2f}")
+    console.print(pairs)
 
 
 def _print_validation(r: dict) -> None:

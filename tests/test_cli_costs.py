@@ -85,3 +85,18 @@ def test_validate_reports_predicted_vs_measured(profile):
 def test_calibrate_and_validate_bad_input(args, message):
     r = run(*args)
     assert r.exit_code == 2 and message in r.stderr
+
+
+def test_tfhe_estimate_calibrate_and_validate(tmp_path):
+    out = json.loads(run("estimate", "add_gru", "--target", "tfhe", "-i", "2", "-H", "4",
+                         "--weight-bits", "3", "--act-bits", "3", "--json").stdout)
+    assert out["resources"]["pbs_per_step"] == 48 and out["add_vs_mul"]["pair"] == "add_gru/gru"
+    profile = tmp_path / "tfhe.json"
+    r = run("calibrate", "tfhe", "--out", str(profile), "--max-bits", "2")
+    assert r.exit_code == 0, r.output
+    r = run("validate", "tfhe", "--profile", str(profile), "--cell", "add_lstm", "-H", "2", "--bits", "3", "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)["rows"]
+    assert {"cell", "hidden_size", "bits", "pbs_predicted", "pbs_compiler", "predicted_s", "measured_s",
+            "output_matches_simulator"} <= row.keys()
+    assert row["pbs_predicted"] == row["pbs_compiler"] and row["output_matches_simulator"] is True

@@ -53,8 +53,9 @@ def by_kind(rows: list[dict]) -> dict[str, dict[str, float]]:
 def _models() -> dict[str, CostModel]:
     from gatesim.costs.cpu import CpuModel
     from gatesim.costs.fpga import FpgaModel
+    from gatesim.costs.tfhe import TfheModel
 
-    return {m.name: m for m in (CpuModel(), FpgaModel())}
+    return {m.name: m for m in (CpuModel(), FpgaModel(), TfheModel())}
 
 
 MODELS: dict[str, CostModel] = _models()

@@ -92,11 +92,15 @@ sim_rule = registrar(SIM_RULES)
 # ----------------------------------------------------------------------------- helpers
 
 
+def unchanged(data: np.ndarray) -> np.ndarray:
+    return data
+
+
 def chain(*steps: Callable | None) -> Callable[[np.ndarray], np.ndarray]:
-    """Compose the non-None steps left to right."""
+    """Compose the non-None steps left to right (`unchanged` when there are none)."""
     steps = [s for s in steps if s is not None]
     if not steps:
-        return lambda data: data
+        return unchanged
     if len(steps) == 1:
         return steps[0]
 
@@ -128,7 +132,7 @@ def scalar_meta(value: float) -> tuple[Meta, float]:
     t = const_val(value).qtype
     if t.is_float:
         raise GatesimError(f"the constant {value} has no integer form")
-    return Meta(t.scale, False, False, t), float(t.lo)
+    return Meta(t.scale, False, False, t), int(t.lo)
 
 
 def operand(x: Any) -> tuple[Meta, Any]:
@@ -208,7 +212,13 @@ def quant_linear(ctx: SimCtx) -> Compiled:
             data = narrow(data)
         return post(data) if post is not None else data
 
-    return Compiled(out, kernel, rowwise=True, info={"matmul_path": matmul.path})
+    info = {"matmul_path": matmul.path}
+    if pre is None and post is None:  # the same product with clear integer weights, traceable
+        weights_t, clear_bias = consts.weights.T.astype(np.int64), (
+            None if consts.bias is None else (consts.bias * grid_factor(ctx, consts.bias_scale, acc.scale)).astype(np.int64))
+        info["he"] = (lambda data, *_, **__: data @ weights_t if clear_bias is None
+                      else data @ weights_t + clear_bias)
+    return Compiled(out, kernel, rowwise=True, info=info)
 
 
 def generic_matmul(ctx: SimCtx, a: Meta, b: Meta, k: int) -> Callable:
@@ -350,7 +360,7 @@ def quant_activation(ctx: SimCtx) -> Compiled:
     m = ctx.module
     fn, out = activation(ctx, ctx.arg(0), fixed_type(getattr(m, "input_quant", None)),
                          activation_kind(m.act_quant), m.act_quant)
-    return Compiled(out, lambda data, *_, **__: fn(data), rowwise=True)
+    return Compiled(out, lambda data, *_, **__: fn(data), rowwise=True, info={"univariate": fn})
 
 
 quant_activation.accepts_pending = True
@@ -362,7 +372,7 @@ def proxy_act(ctx: SimCtx) -> Compiled:
     proxy = ctx.module.proxy
     fn, out = activation(ctx, ctx.arg(0), None, activation_kind(proxy), proxy)
     return Compiled((out, None, None, None), lambda data, *_, **__: (fn(data), None, None, None),
-                    rowwise=True)
+                    rowwise=True, info={"univariate": fn, "tuple_output": True})
 
 
 proxy_act.accepts_pending = True
@@ -373,8 +383,9 @@ def relu(ctx: SimCtx) -> Compiled:
     """relu(x) = max(x, 0) on the integers."""
     x = ctx.arg(0)
     observe = ctx.observer("relu")
+    fn = chain(relu_step, observe)
     return Compiled(Meta(x.scale, x.is_var, False, _relu_q(x.qtype)),
-                    lambda data, *_, **__: observe(relu_step(data)), rowwise=True)
+                    lambda data, *_, **__: fn(data), rowwise=True, info={"univariate": fn})
 
 
 def _deferred(kind: str, fn: Callable) -> SimRule:
@@ -420,9 +431,9 @@ def _clamp(ctx: SimCtx, x: Meta, lo: float | None, hi: float | None) -> Compiled
     if t is not None and not t.is_float:
         t = QType(max(t.lo, int(lo_k)) if lo_k is not None else t.lo,
                   min(t.hi, int(hi_k)) if hi_k is not None else t.hi, t.scale)
-    clamp = Clamp(lo_k, hi_k)
-    return Compiled(Meta(x.scale, x.is_var, False, t),
-                    lambda data, *_, **__: observe(clamp(data)), rowwise=True)
+    fn = chain(Clamp(lo_k, hi_k), observe)
+    return Compiled(Meta(x.scale, x.is_var, False, t), lambda data, *_, **__: fn(data), rowwise=True,
+                    info={"univariate": fn})
 
 
 @sim_rule(torch.clamp, "method:clamp", torch.clip, "method:clip")

@@ -54,9 +54,10 @@ class Recorder:
 
     ranges: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     overflows: dict[tuple[str, str], list] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    enabled: bool = True  # off while the kernels are traced symbolically (HE export)
 
     def observe(self, key: tuple[str, str], data: np.ndarray) -> np.ndarray:
-        if data.size:  # fmin/fmax reductions skip NaN handling: faster, and whole numbers have none
+        if self.enabled and data.size:  # fmin/fmax reductions skip NaN handling: faster, and whole numbers have none
             lo, hi = np.fmin.reduce(data, axis=None), np.fmax.reduce(data, axis=None)
             seen = self.ranges.get(key)
             if seen is None:

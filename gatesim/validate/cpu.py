@@ -60,7 +60,7 @@ def predict(cell: str, input_size: int, hidden: int, batch: int, mode: str, prof
 
 
 def validate(profile, cells=CELLS, hidden_sizes=HIDDEN, modes=MODES, input_size: int = 32,
-             batch: int = 64, progress: Callable[[], None] = lambda: None) -> dict:
+             batch: int = 64, *, progress: Callable[[], None] = lambda: None) -> dict:
     """{"rows": [...], "add_vs_mul": [...]} as `gatesim validate cpu --json` prints it."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,0 +1,159 @@
+"""TFHE cost model (Concrete-like). Programmable bootstraps dominate:
+
+- a univariate function of an encrypted value (a table: sigmoid, tanh, ReLU, max with a
+  constant, and every requantization) is one PBS per element. A chain of them inside one
+  node (a requant then a table, a ReLU then a requant) is ONE table, so one PBS: this is the
+  "fused univariate chain" rule, adopted after comparing with concrete-python's count;
+- an encrypted x encrypted product is two PBS at one bit more than its operands;
+- additions and products with clear weights cost no PBS, only a linear-op time.
+PBS latency grows with the precision of the looked-up value.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from gatesim.costs import Estimate, by_kind
+from gatesim.costs.config import Sourced, Strict, load, read_mapping, validated
+from gatesim.errors import GatesimError
+from gatesim.ops import MEMORY, Op
+from gatesim.trace.opgraph import OpGraph
+
+UNIVARIATE = ("requant", "relu", "max", "sigmoid", "tanh", "lut")
+
+
+class Pbs(Strict):
+    seconds_at_3_bits: Sourced
+    growth_per_bit: Sourced
+    max_precision_bits: Sourced
+    mul_pbs: Sourced
+    mul_extra_bits: Sourced
+
+
+class Linear(Strict):
+    seconds_per_op: Sourced
+
+
+class Keys(Strict):
+    bootstrap_key_bytes: Sourced
+
+
+class TfheCosts(Strict):
+    schema_version: int
+    pbs: Pbs
+    linear: Linear
+    keys: Keys
+
+
+class TfheProfile(Strict):
+    """PBS latency per precision and linear-op cost measured with concrete-python."""
+
+    schema_version: int
+    target: str = Field(pattern="^tfhe$")
+    host: dict[str, Any]
+    pbs_s: dict[int, float]
+    linear_op_s: float = Field(gt=0)
+    bootstrap_key_bytes: dict[int, float]
+
+
+class TfheParams(Strict):
+    profile: Path | None = None
+    steps: int = Field(1, ge=1)
+    constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
+    observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
+
+
+def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
+              observed: dict[str, int] | None = None) -> list[dict]:
+    """One entry per node that bootstraps: its fx node, PBS count, precision and kind.
+
+    `constant` names nodes whose table gives a single value over the inputs the circuit is
+    compiled for ("constant table" rule: Concrete folds such a table into a clear constant,
+    and a product with it into a clear product, so neither bootstraps). `observed` gives the
+    bits each node's value takes over those inputs ("measured bounds" rule: Concrete sizes a
+    table by the range its input takes, not by the worst case); without it, proven widths."""
+    observed = observed or {}
+    by_node: dict[str, list[tuple[int, Op]]] = defaultdict(list)
+    for nid, data in graph.graph.nodes(data=True):
+        by_node[data["fx_node"]].append((nid, data["op"]))
+    out = []
+    for fx_node, ops in by_node.items():
+        tables = [(n, o) for n, o in ops if o.kind in UNIVARIATE and any(o.operand_is_var)]
+        if tables and fx_node not in constant:  # fused univariate chain: one table of the chain's input
+            first, last = tables[0][1], tables[-1][1]
+            inputs = _sources(graph, tables[0][0])
+            precision = max((observed[s] for s in inputs if s in observed), default=first.bits)
+            out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "pbs": last.count,
+                        "precision": precision, "per_element": 1})
+        for n, o in ops:
+            sources = _sources(graph, n)
+            if o.kind == "mul" and not sources & constant:
+                precision = max((observed[s] for s in sources if s in observed), default=o.bits)
+                out.append({"fx_node": fx_node, "node": n, "kind": "mul", "pbs": None,
+                            "precision": precision, "per_element": None, "count": o.count})
+    return out
+
+
+def _sources(graph: OpGraph, node: int) -> set[str]:
+    """The fx nodes whose values feed op node `node`."""
+    return {graph.graph.nodes[p]["fx_node"] for p in graph.graph.predecessors(node)}
+
+
+class TfheModel:
+    name = "tfhe"
+
+    def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
+        try:
+            p = TfheParams(**params)
+        except ValidationError as exc:
+            raise GatesimError("tfhe: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
+                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        costs = load(TfheCosts, "tfhe")
+        profile = validated(TfheProfile, read_mapping(p.profile), p.profile) if p.profile else None
+        limit = int(costs.pbs.max_precision_bits.value)
+        rows, pbs_total, precisions = [], 0, []
+        for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits):
+            if entry["kind"] == "mul":
+                entry["pbs"] = int(costs.pbs.mul_pbs.value) * entry.pop("count")
+                entry["precision"] += int(costs.pbs.mul_extra_bits.value)
+            if entry["precision"] > limit:
+                raise GatesimError(f"node {entry['fx_node']!r}: a table lookup on a {entry['precision']}-bit "
+                                   f"value; the TFHE backend takes at most {limit} bits: narrow that value")
+            seconds = entry["pbs"] * self.pbs_seconds(entry["precision"], costs, profile)
+            rows.append({"node": entry["node"], "fx_node": entry["fx_node"], "kind": entry["kind"],
+                         "pbs": entry["pbs"], "precision_bits": entry["precision"], "energy_pj": 0.0,
+                         "latency_s": seconds})
+            pbs_total += entry["pbs"]
+            precisions.append(entry["precision"])
+        linear_ops = sum(d["op"].count for _, d in graph.graph.nodes(data=True)
+                         if d["op"].kind not in MEMORY and d["op"].kind not in UNIVARIATE and d["op"].kind != "mul")
+        linear_s = linear_ops * (profile.linear_op_s if profile else costs.linear.seconds_per_op.value)
+        rows.append({"node": None, "fx_node": None, "kind": "add", "pbs": 0, "precision_bits": None,
+                     "energy_pj": 0.0, "latency_s": linear_s})
+        step_s = sum(r["latency_s"] for r in rows)
+        widest = max(precisions, default=0)
+        keys = (profile.bootstrap_key_bytes.get(widest) if profile and widest in profile.bootstrap_key_bytes
+                else costs.keys.bootstrap_key_bytes.value)
+        resources = {"pbs_per_step": pbs_total, "max_precision_bits": widest,
+                     "pbs_depth": graph.depth()["nonlinear"] + graph.depth()["multiplicative"],
+                     "bootstrap_key_bytes": keys, "linear_ops_per_step": linear_ops}
+        details = {"steps": p.steps, "profile": str(p.profile) if p.profile else None,
+                   "per_step": {"latency_s": step_s, "pbs": pbs_total}}
+        return Estimate("tfhe", 0.0, step_s * p.steps, resources, by_kind(rows), rows, details)
+
+    @staticmethod
+    def pbs_seconds(precision: int, costs: TfheCosts, profile: TfheProfile | None) -> float:
+        """Measured for the precision when the profile has it; beyond its widest, grown by the
+        measured ratio of its two widest precisions; without a profile, from the yaml."""
+        if profile and profile.pbs_s:
+            if precision in profile.pbs_s:
+                return profile.pbs_s[precision]
+            top, low = max(profile.pbs_s), min(profile.pbs_s)
+            if precision > top and top - 1 in profile.pbs_s:
+                growth = profile.pbs_s[top] / profile.pbs_s[top - 1]
+                return profile.pbs_s[top] * growth ** (precision - top)
+            return profile.pbs_s[low if precision < low else top]
+        return costs.pbs.seconds_at_3_bits.value * costs.pbs.growth_per_bit.value ** (precision - 3)

@@ -1,0 +1,1 @@
+"""Cells exported to homomorphic-encryption libraries: concrete-python (TFHE), TenSEAL (CKKS)."""

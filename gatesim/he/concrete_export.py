@@ -1,0 +1,126 @@
+"""One cell step as an integer program for concrete-python, from the simulator's compiled graph.
+
+The kernels are the simulator's own, traced by Concrete instead of run on arrays: each node
+that applies a univariate function (a requantization, a table, a ReLU, a clamp) becomes one
+`fhe.univariate` of its whole kernel, so Concrete builds its table from exactly the integers
+the simulator computes; linear layers become products with clear integer weights; adds,
+slices and encrypted products are traced as they are.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+import torch.fx as fx
+
+from gatesim.errors import GatesimError
+from gatesim.simulate.engine import Simulator
+from gatesim.simulate.rules import unchanged
+
+
+def _as_ints(fn: Callable) -> Callable:
+    return lambda values: np.asarray(fn(values)).astype(np.int64)
+
+
+def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = None) -> Callable[..., Any]:
+    """f(**{placeholder: encrypted integers}) -> tuple of the step's outputs.
+
+    With `clear_ranges` the function runs on clear integers instead of Concrete tracers,
+    applying each table directly and recording the range of every table's input there.
+    """
+    from concrete import fhe
+
+    names = list(sim.placeholders)
+    calls = [n for n in sim.gm.graph.nodes if n.op not in ("placeholder", "output")]
+
+    def lookup(node: fx.Node, table: Callable, value: Any) -> Any:
+        if clear_ranges is None:
+            return fhe.univariate(_as_ints(table))(value)
+        return _as_ints(table)(value)
+
+    def record(name: str, value: Any) -> None:
+        if clear_ranges is not None and isinstance(value, np.ndarray) and value.size:
+            seen = clear_ranges.setdefault(name, [int(value.min()), int(value.max())])
+            seen[0], seen[1] = min(seen[0], int(value.min())), max(seen[1], int(value.max()))
+
+    def step(**inputs: Any) -> tuple:
+        sim.recorder.enabled = False
+        env: dict[str, Any] = dict(sim.const_env)
+        env.update(inputs)
+        for name, value in inputs.items():
+            record(name, value)
+        try:
+            for node in calls:
+                if node.name in sim.const_env:
+                    continue
+                compiled = sim.compiled[node.name]
+                args = fx.node.map_arg(node.args, lambda n: env[n.name])
+                kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
+                table = compiled.info.get("univariate")
+                with fhe.tag(node.name):  # Concrete's statistics then count PBS per fx node
+                    if "he" in compiled.info:
+                        value = compiled.info["he"](*args, **kwargs)
+                    elif table is not None:
+                        value = args[0] if table is unchanged else lookup(node, table, args[0])
+                        if compiled.info.get("tuple_output"):
+                            value = (value, None, None, None)
+                    else:
+                        value = compiled.kernel(*args, **kwargs)
+                env[node.name] = value
+                record(node.name, value)
+        finally:
+            sim.recorder.enabled = True
+        outputs = tuple(env[name] for name in sim.outputs)
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    step.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY) for n in names])
+    return step
+
+
+def clear_ranges(sim: Simulator, samples: list[tuple[np.ndarray, ...]]) -> dict[str, list[int]]:
+    """[min, max] of every node over `samples`, the step run on clear integers: the bounds
+    Concrete measures on the same inputs to size its values."""
+    ranges: dict[str, list[int]] = {}
+    fn = step_function(sim, ranges)
+    for sample in samples:
+        fn(**dict(zip(sim.placeholders, sample)))
+    return ranges
+
+
+def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[str]:
+    """Tables giving one value on every integer their input spans: Concrete folds them into
+    clear constants ("constant table" rule)."""
+    constant = set()
+    for node in sim.gm.graph.nodes:
+        table = sim.compiled[node.name].info.get("univariate") if node.name in sim.compiled else None
+        if table is None or table is unchanged or not node.all_input_nodes:
+            continue
+        lo, hi = ranges.get(node.all_input_nodes[0].name, (0, -1))
+        out = _as_ints(table)(np.arange(lo, hi + 1))
+        if out.size and np.all(out == out.flat[0]):
+            constant.add(node.name)
+    return frozenset(constant)
+
+
+def compile_step(sim: Simulator, inputset: list[tuple[np.ndarray, ...]]):
+    """The step compiled by concrete-python, every input encrypted."""
+    from concrete import fhe
+
+    compiler = fhe.Compiler(step_function(sim), dict.fromkeys(sim.placeholders, "encrypted"))
+    try:
+        return compiler.compile(inputset)
+    except Exception as exc:  # concrete reports precision and support limits this way
+        raise GatesimError(f"concrete-python could not compile the step: {exc}") from exc
+
+
+def inputset(sim: Simulator, samples: int, rng: np.random.Generator) -> list[tuple[np.ndarray, ...]]:
+    """Integers spanning each input's grid range, extremes included."""
+    metas = [sim.metas[n] for n in sim.placeholders]
+    shapes = [sim.static[n].shape for n in sim.placeholders]
+    out = [tuple(np.full(s, m.qtype.lo, dtype=np.int64) for m, s in zip(metas, shapes)),
+           tuple(np.full(s, m.qtype.hi, dtype=np.int64) for m, s in zip(metas, shapes))]
+    for _ in range(samples):
+        out.append(tuple(rng.integers(m.qtype.lo, m.qtype.hi + 1, s) for m, s in zip(metas, shapes)))
+    return out

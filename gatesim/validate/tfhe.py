@@ -1,0 +1,89 @@
+"""The TFHE model against concrete-python: one step of each cell compiled and run encrypted.
+
+For each cell, hidden size and bit width: (a) the model's PBS count beside the compiler's
+`programmable_bootstrap_count`, (b) predicted vs measured encrypted run time (server side:
+`circuit.run`, keys and encryption excluded), (c) the decrypted outputs beside the integer
+simulator's outputs for the same integers.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gatesim.cells import CellConfig, build_cell
+from gatesim.costs import estimate
+from gatesim.errors import GatesimError
+from gatesim.fixedpoint.qtype import bits_for
+from gatesim.he.concrete_export import clear_ranges, compile_step, constant_tables, inputset
+from gatesim.simulate import SimOptions, Simulator
+
+CELLS = ("gru", "lstm", "add_gru", "add_lstm")
+HIDDEN = (2, 4, 8)
+BITS = (3,)  # 2-bit cells fold tables into constants; 4-bit ones need tens of GB of keys
+INPUT_SIZE = 2
+
+
+def one(cell: str, hidden: int, bits: int, profile, seed: int = 0) -> dict:
+    torch.manual_seed(seed)
+    module = build_cell(cell, INPUT_SIZE, hidden, CellConfig(weight_bits=bits, act_bits=bits))
+    example = (torch.zeros(1, INPUT_SIZE), *module.initial_state(1))
+    sim = Simulator(module, example, SimOptions())
+    rng = np.random.default_rng(seed)
+    samples = inputset(sim, 30, rng)
+    circuit = compile_step(sim, samples)
+    circuit.keygen()
+    ranges = clear_ranges(sim, samples)
+    constant = constant_tables(sim, ranges)
+    observed = {name: bits_for(lo, hi) for name, (lo, hi) in ranges.items()}
+    sample = samples[-1]  # within the bounds the circuit was compiled for
+    expected, _ = sim.run(sample[0][:, None, :].astype(np.float64), tuple(s.astype(np.float64) for s in sample[1:]))
+    encrypted = circuit.encrypt(*sample)
+    best, result = float("inf"), None
+    for _ in range(2):
+        start = time.perf_counter()
+        result = circuit.run(encrypted)
+        best = min(best, time.perf_counter() - start)
+    decrypted = circuit.decrypt(result)
+    decrypted = decrypted if isinstance(decrypted, tuple) else (decrypted,)
+    matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
+    predicted = estimate(sim.opgraph, "tfhe", profile=profile, constant_nodes=constant, observed_bits=observed)
+    return {"cell": cell, "hidden_size": hidden, "bits": bits,
+            "pbs_predicted": predicted.resources["pbs_per_step"],
+            "pbs_compiler": int(circuit.statistics["programmable_bootstrap_count"]),
+            "predicted_s": predicted.latency_s, "measured_s": best,
+            "output_matches_simulator": bool(matches), "constant_tables": sorted(constant)}
+
+
+def validate(profile, cells=CELLS, hidden_sizes=HIDDEN, bits=BITS, *,
+             progress: Callable[[], None] = lambda: None) -> dict:
+    """{"rows": [...]} as `gatesim validate tfhe --json` prints it; a step concrete-python
+    cannot compile is a row with its `error`, the others still run."""
+    rows = []
+    for b in bits:
+        for hidden in hidden_sizes:
+            for cell in cells:
+                try:
+                    rows.append(one(cell, hidden, b, profile))
+                except GatesimError as exc:
+                    rows.append({"cell": cell, "hidden_size": hidden, "bits": b, "error": str(exc)})
+                progress()
+    return {"rows": rows, "add_vs_mul": ratios(rows)}
+
+
+def ratios(rows: list[dict]) -> list[dict]:
+    """Add-gated over multiply-gated PBS count and time, per hidden size and bits."""
+    index = {(r["cell"], r["hidden_size"], r["bits"]): r for r in rows if "error" not in r}
+    out = []
+    for add, mul in (("add_gru", "gru"), ("add_lstm", "lstm")):
+        for (cell, hidden, bits), a in index.items():
+            m = index.get((mul, hidden, bits))
+            if cell == add and m:
+                out.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "bits": bits,
+                            "pbs_predicted_ratio": a["pbs_predicted"] / m["pbs_predicted"],
+                            "pbs_compiler_ratio": a["pbs_compiler"] / m["pbs_compiler"],
+                            "predicted_time_ratio": a["predicted_s"] / m["predicted_s"],
+                            "measured_time_ratio": a["measured_s"] / m["measured_s"]})
+    return out
