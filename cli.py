@@ -220,7 +220,7 @@ def _registers(o: dict) -> str:
 
 # ----------------------------------------------------------------------------- cost models
 
-TARGET_HELP = "cpu | fpga | tfhe"
+TARGET_HELP = "cpu | fpga | ckks | tfhe"
 CALIBRATION_DIR = Path(__file__).resolve().parent / "configs" / "calibration"
 
 
@@ -244,12 +244,16 @@ def estimate(
     unquantized: bool = FLOAT,
     mode: Optional[str] = typer.Option(None, "--mode", help="cpu: eager (a PyTorch loop, default) or fused "
                                                             "(a compiled kernel)."),
-    profile: Optional[Path] = typer.Option(None, "--profile", help="cpu, tfhe: a profile from `gatesim calibrate TARGET`."),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="cpu, ckks, tfhe: a profile from `gatesim calibrate TARGET`."),
     reuse_factor: Optional[int] = typer.Option(None, "--reuse-factor", help="fpga: uses of each hardware unit per step (default 1)."),
     recurrent_reuse_factor: Optional[int] = typer.Option(
         None, "--recurrent-reuse-factor", help="fpga: reuse factor of the recurrent (state) matrix work; default --reuse-factor."),
     clock_mhz: Optional[float] = typer.Option(None, "--clock-mhz", help="fpga: clock (default from configs/costs/fpga.yaml)."),
     part: Optional[str] = typer.Option(None, "--part", help="fpga: part whose totals give utilization (xcvu9p, xcku115)."),
+    poly_degree: Optional[int] = typer.Option(None, "--poly-degree", help="ckks: degree of the sigmoid/tanh/ReLU polynomials (default 3)."),
+    poly_modulus_degree: Optional[int] = typer.Option(
+        None, "--poly-modulus-degree", help="ckks: ring size N (default: the smallest holding the depth at 128-bit security)."),
+    insecure: bool = typer.Option(False, "--insecure", help="ckks: accept an N below 128-bit security for its chain."),
     as_json: bool = JSON,
 ):
     """Energy, latency and resources of a cell on a target, with the add-gated / multiply-gated
@@ -260,6 +264,8 @@ def estimate(
     per_target = {"cpu": {"mode": mode, "profile": profile},
                   "fpga": {"reuse_factor": reuse_factor, "recurrent_reuse_factor": recurrent_reuse_factor,
                            "clock_mhz": clock_mhz, "part": part},
+                  "ckks": {"profile": profile, "poly_degree": poly_degree, "poly_modulus_degree": poly_modulus_degree,
+                           "insecure": insecure or None},
                   "tfhe": {"profile": profile}}
     if target not in per_target:
         fail(f"--target={target!r}: allowed values are {', '.join(per_target)}")
@@ -326,7 +332,8 @@ def calibrate(
                                  min=1, max=8),
 ):
     """Measure this host for a cost model and write a profile that --profile applies
-    (cpu: torch micro-benchmarks, about 10 s; tfhe: concrete-python PBS per precision, about 40 s)."""
+    (cpu: torch micro-benchmarks, about 10 s; ckks: TenSEAL ops at N = 8192..32768, about a
+    minute; tfhe: concrete-python PBS per precision, about 40 s)."""
     import importlib
 
     if target not in CALIBRATORS:
@@ -343,7 +350,7 @@ def calibrate(
     typer.echo(f"wrote {path}")
 
 
-CALIBRATORS = {"cpu": "gatesim.calibrate.cpu", "tfhe": "gatesim.calibrate.tfhe"}
+CALIBRATORS = {"cpu": "gatesim.calibrate.cpu", "ckks": "gatesim.calibrate.ckks", "tfhe": "gatesim.calibrate.tfhe"}
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -364,12 +371,12 @@ def write_atomically(path: Path, text: str) -> None:
 
 @app.command()
 def validate(
-    target: str = typer.Argument(..., metavar="TARGET", help="cpu | tfhe"),
+    target: str = typer.Argument(..., metavar="TARGET", help="cpu | ckks | tfhe"),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with (default: this "
                                            "host's, calibrated first if missing)."),
     cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default all four)."),
     hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default "
-                                               "cpu: 8 32 128 512, tfhe: 2 4 8)."),
+                                               "cpu: 8 32 128 512, ckks: 4 8 16, tfhe: 2 4 8)."),
     modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager and/or fused (repeatable; default both)."),
     bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
     batch: int = typer.Option(64, "--batch", "-B", help="cpu: batch rows per step.", callback=_positive("batch")),
@@ -379,10 +386,11 @@ def validate(
     """Check a cost model against real execution. cpu: the cells as real PyTorch code (eager: a
     plain PyTorch loop; fused: torch.compile) vs the predicted time per step. tfhe: one step
     compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
-    decrypted outputs vs the integer simulator."""
+    decrypted outputs vs the integer simulator. ckks: one step run with TenSEAL: depth (the
+    shortest chain it runs on) and time vs prediction."""
     import importlib
 
-    checks = {"cpu": "gatesim.validate.cpu", "tfhe": "gatesim.validate.tfhe"}
+    checks = {"cpu": "gatesim.validate.cpu", "ckks": "gatesim.validate.ckks", "tfhe": "gatesim.validate.tfhe"}
     if target not in checks:
         fail(f"validate: unknown target {target!r}; allowed: {', '.join(checks)}")
     from rich.progress import Progress
@@ -401,11 +409,13 @@ def validate(
         if bad:
             fail(f"--mode={bad[0]!r}: allowed values are {', '.join(check.MODES)}")
         runs, args = len(modes), (modes, input_size, batch)
-    else:
+    elif target == "tfhe":
         bits = bits or list(check.BITS)
         if any(not 2 <= b <= 8 for b in bits):
             fail(f"--bits={[b for b in bits if not 2 <= b <= 8][0]}: tfhe validation takes 2..8")
         runs, args = len(bits), (bits,)
+    else:
+        runs, args = 1, ()
     path = profile or default_profile(target)
     if profile is None and not path.exists():
         typer.echo(f"no profile for this host yet: calibrating first ({path})", err=True)
@@ -421,8 +431,22 @@ def validate(
         typer.echo(json.dumps(result))
     elif target == "cpu":
         _print_validation(result)
-    else:
+    elif target == "tfhe":
         _print_tfhe_validation(result)
+    else:
+        _print_ckks_validation(result)
+
+
+def _print_ckks_validation(r: dict) -> None:
+    table = Table(title="CKKS model vs TenSEAL, one cell step (polynomial activations)")
+    for col in ("cell", "H", "N", "depth model", "depth TenSEAL", "predicted s", "measured s", "ratio"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        measured = row["measured_s"]
+        table.add_row(row["cell"], str(row["hidden_size"]), str(row["poly_modulus_degree"]), str(row["depth_predicted"]),
+                      str(row["depth_measured"]), f"{row['predicted_s']:.3f}", "-" if measured is None else f"{measured:.3f}",
+                      "-" if measured is None else f"{row['predicted_s'] / measured:.2f}")
+    Console().print(table)
 
 
 def _print_tfhe_validation(r: dict) -> None:

@@ -100,3 +100,16 @@ def test_tfhe_estimate_calibrate_and_validate(tmp_path):
     assert {"cell", "hidden_size", "bits", "pbs_predicted", "pbs_compiler", "predicted_s", "measured_s",
             "output_matches_simulator"} <= row.keys()
     assert row["pbs_predicted"] == row["pbs_compiler"] and row["output_matches_simulator"] is True
+
+
+def test_ckks_estimate_and_validate():
+    out = json.loads(run("estimate", "lstm", "--target", "ckks", "-i", "4", "-H", "4", "--json").stdout)
+    assert out["resources"]["depth"] == 7 and out["resources"]["poly_modulus_degree"] == 16384
+    assert out["add_vs_mul"]["pair"] == "add_lstm/lstm"
+    r = run("estimate", "gru", "--target", "ckks", "-i", "4", "-H", "4", "--poly-modulus-degree", "4096")
+    assert r.exit_code == 2 and "pass --insecure" in r.stderr
+    r = run("validate", "ckks", "--profile", "configs/calibration/ckks-vm.json", "--cell", "gru", "-H", "2", "--json")
+    assert r.exit_code == 0, r.output
+    (row,) = json.loads(r.stdout)["rows"]
+    assert {"cell", "hidden_size", "depth_predicted", "depth_measured", "predicted_s", "measured_s"} <= row.keys()
+    assert row["depth_predicted"] == row["depth_measured"]

@@ -51,11 +51,12 @@ def by_kind(rows: list[dict]) -> dict[str, dict[str, float]]:
 
 
 def _models() -> dict[str, CostModel]:
+    from gatesim.costs.ckks import CkksModel
     from gatesim.costs.cpu import CpuModel
     from gatesim.costs.fpga import FpgaModel
     from gatesim.costs.tfhe import TfheModel
 
-    return {m.name: m for m in (CpuModel(), FpgaModel(), TfheModel())}
+    return {m.name: m for m in (CpuModel(), FpgaModel(), CkksModel(), TfheModel())}
 
 
 MODELS: dict[str, CostModel] = _models()

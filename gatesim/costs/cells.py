@@ -27,6 +27,8 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
                   config: CellConfig | None = None, **params: Any) -> dict[str, Any]:
     """The dict `gatesim estimate --json` prints."""
     config = config or CellConfig()
+    if target == "ckks":  # CKKS computes on approximate reals: the cell without quantizers
+        config = config.model_copy(update={"weight_bits": None, "act_bits": None, "gate_bits": None})
 
     def run(name: str) -> Estimate:
         graph = template(name, input_size, hidden_size, config, batch).at(input_size, hidden_size, batch)

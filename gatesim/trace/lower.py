@@ -41,13 +41,15 @@ def placeholder_types(gm: fx.GraphModule) -> dict[str, Any]:
     return types
 
 
-def _attach(value: Any, producers: frozenset[int]) -> Any:
+def _attach(value: Any, producers: frozenset[int], computed: bool) -> Any:
+    """The node's value, produced by its own ops when it `computed` any; a value passed
+    through unchanged (a view, a tuple element) keeps the producers it came with."""
     if isinstance(value, Val):
-        if value.producers:
+        if value.producers and not computed:
             return value
         return Val(value.shape, value.qtype, value.is_var, producers)
     if isinstance(value, tuple):
-        return tuple(_attach(v, producers) for v in value)
+        return tuple(_attach(v, producers, computed) for v in value)
     return value
 
 
@@ -117,7 +119,7 @@ class Lowering:
             self._count("calls", call)
             if computing and any(id(v) in self.views for v in vals_in((args, kwargs))):
                 self._count("strided_calls", call)  # reads a slice of a split: strided memory
-        value = _attach(out.value, self._emit(out.ops, deps, node.name))
+        value = _attach(out.value, self._emit(out.ops, deps, node.name), bool(out.ops))
         if fn is split:
             self.views.update(id(v) for v in vals_in(value))
         return value

@@ -1,0 +1,188 @@
+"""CKKS cost model (TenSEAL/SEAL-like): variables encrypted, weights plain, one vector per
+ciphertext (slot packing of the hidden vector).
+
+- depth: a product with plain weights (a matrix-vector product, a scalar) or of two
+  ciphertexts consumes one level (rescale); an activation is a polynomial of degree d of
+  depth ceil(log2(d + 1)); additions consume none. The ring size N is the smallest whose
+  128-bit-security modulus budget (HE standard) holds the chain 60 + depth x 40 + 60 bits.
+- ops: a matrix-vector product per output gate block, costing one rotation, product and add
+  per input element (the diagonal method TenSEAL uses); each elementwise op is one
+  ciphertext op whatever H; a degree-d polynomial is d - 1 ct x ct products, d plain
+  products and d additions.
+- latency: each op's time at this N grows with the primes left at its level (NTT cost).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import Field, ValidationError
+
+from gatesim.costs import Estimate, by_kind
+from gatesim.costs.config import Sourced, Strict, load, read_mapping, validated
+from gatesim.errors import GatesimError
+from gatesim.trace.opgraph import OpGraph
+
+POLY = ("relu", "max", "sigmoid", "tanh", "lut")
+LEVELLED = ("mac", "mul", "mul_const")
+BASE_N = 8192
+
+
+class Security(Strict):
+    max_modulus_bits: dict[str, Sourced]
+
+
+class Chain(Strict):
+    outer_prime_bits: Sourced
+    scale_bits: Sourced
+
+
+class Activation(Strict):
+    poly_degree: Sourced
+
+
+class Latency(Strict):
+    ct_ct_mul_s: Sourced
+    ct_pt_mul_s: Sourced
+    add_s: Sourced
+    mm_per_input_s: Sourced
+
+
+class CkksCosts(Strict):
+    schema_version: int
+    security: Security
+    chain: Chain
+    activation: Activation
+    latency: Latency
+
+
+class CkksProfile(Strict):
+    """Op latencies measured with TenSEAL: {N: {op: seconds}}, each N on a chain of
+    primes[N] primes (its longest at 128-bit security)."""
+
+    schema_version: int
+    target: str = Field(pattern="^ckks$")
+    host: dict[str, Any]
+    primes: dict[int, int]
+    ops_s: dict[int, dict[str, float]]
+    short_primes: int = Field(ge=2)  # every ring also measured on this short chain
+    short_ops_s: dict[int, dict[str, float]]
+
+
+class CkksParams(Strict):
+    poly_degree: int | None = Field(None, ge=1, le=31)
+    poly_modulus_degree: int | None = None  # force N (checked against 128-bit security)
+    insecure: bool = False
+    profile: Path | None = None
+    steps: int = Field(1, ge=1)
+
+
+def poly_depth(degree: int) -> int:
+    """Levels a degree-d polynomial consumes (TenSEAL polyval: measured 1, 2, 2, 3, 3, 3, 3, 4 for d = 1..8)."""
+    return math.ceil(math.log2(degree + 1))
+
+
+def levels(graph: OpGraph, degree: int) -> tuple[int, dict[int, int]]:
+    """Multiplicative depth of the step and the level each op starts at."""
+    start: dict[int, int] = {}
+    end: dict[int, int] = {}
+    for n in nx.topological_sort(graph.graph):
+        kind = graph.graph.nodes[n]["op"].kind
+        start[n] = max((end[p] for p in graph.graph.predecessors(n)), default=0)
+        end[n] = start[n] + (1 if kind in LEVELLED else poly_depth(degree) if kind in POLY else 0)
+    return max(end.values(), default=0), start
+
+
+class CkksModel:
+    name = "ckks"
+
+    def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
+        try:
+            p = CkksParams(**params)
+        except ValidationError as exc:
+            raise GatesimError("ckks: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
+                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        costs = load(CkksCosts, "ckks")
+        profile = validated(CkksProfile, read_mapping(p.profile), p.profile) if p.profile else None
+        degree = p.poly_degree or int(costs.activation.poly_degree.value)
+        depth, start = levels(graph, degree)
+        outer, scale = costs.chain.outer_prime_bits.value, costs.chain.scale_bits.value
+        modulus_bits = 2 * outer + depth * scale
+        budget = {int(n): v.value for n, v in costs.security.max_modulus_bits.items()}
+        secure = [n for n in sorted(budget) if budget[n] >= modulus_bits]
+        if p.poly_modulus_degree is not None:
+            n = p.poly_modulus_degree
+            if n not in budget:
+                raise GatesimError(f"ckks: poly_modulus_degree={n}; allowed: {', '.join(map(str, sorted(budget)))}")
+            if budget[n] < modulus_bits and not p.insecure:
+                raise GatesimError(f"ckks: N={n} holds {budget[n]:.0f} modulus bits at 128-bit security, the "
+                                   f"depth-{depth} chain needs {modulus_bits:.0f}; choose N >= "
+                                   f"{secure[0] if secure else 'none'} or pass --insecure")
+        elif not secure:
+            raise GatesimError(f"ckks: depth {depth} needs {modulus_bits:.0f} modulus bits, more than any ring "
+                               f"size holds at 128-bit security ({max(budget.values()):.0f} at N=32768)")
+        else:
+            n = secure[0]
+        primes = depth + 2
+        op_at = self._op_seconds(costs, profile, n)
+        gate = graph.sizes.get("hidden_size")
+        rows = []
+        for nid, data in graph.graph.nodes(data=True):
+            o = data["op"]
+            op_s = op_at(primes - start[nid])  # an op works on the primes left at its level
+            if o.kind == "mac":
+                outputs = o.count // max(o.reduction, 1)
+                blocks = max(1, outputs // gate) if gate else 1
+                counts = {"mm_inputs": blocks * o.reduction}
+            elif o.kind == "mul":
+                counts = {"ct_ct": 1}
+            elif o.kind == "mul_const":
+                counts = {"ct_pt": 1}
+            elif o.kind in POLY:
+                counts = {"ct_ct": degree - 1, "ct_pt": degree, "add": degree}
+            elif o.kind in ("add", "requant"):
+                counts = {"add": 1} if o.kind == "add" else {}
+            else:
+                counts = {}
+            seconds = sum(n_ops * op_s[k] for k, n_ops in counts.items())
+            rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "level": start[nid],
+                         **counts, "energy_pj": 0.0, "latency_s": seconds})
+        step_s = sum(r["latency_s"] for r in rows)
+        ct_bytes = 2 * n * (2 * outer + depth * scale) / 8
+        resources = {"depth": depth, "poly_modulus_degree": n, "modulus_bits": modulus_bits,
+                     "secure_128": budget[n] >= modulus_bits, "slots": n // 2,
+                     "ct_ct_mults": sum(r.get("ct_ct", 0) for r in rows),
+                     "ct_pt_mults": sum(r.get("ct_pt", 0) + r.get("mm_inputs", 0) for r in rows),
+                     "rotations": sum(r.get("mm_inputs", 0) for r in rows),
+                     "additions": sum(r.get("add", 0) + r.get("mm_inputs", 0) for r in rows),
+                     "ciphertext_bytes": ct_bytes,
+                     "relin_key_bytes": 2 * (depth + 1) * ct_bytes,
+                     "galois_key_bytes": 2 * math.log2(n) * (depth + 1) * ct_bytes}
+        details = {"steps": p.steps, "poly_degree": degree, "profile": str(p.profile) if p.profile else None,
+                   "per_step": {"latency_s": step_s}}
+        return Estimate("ckks", 0.0, step_s * p.steps, resources, by_kind(rows), rows, details)
+
+    @staticmethod
+    def _op_seconds(costs: CkksCosts, profile: CkksProfile | None, n: int):
+        """primes -> {op: seconds} at ring size n. A profile measured each ring on a long and a
+        short chain: a power law through both (key switching grows faster than the primes).
+        Otherwise the yaml's N = 8192 figures (4 primes), scaled by N log N and the primes."""
+        if profile and n in profile.ops_s:
+            long_p, short_p = profile.primes[n], profile.short_primes
+            long_s, short_s = profile.ops_s[n], profile.short_ops_s[n]
+            exponent = {k: math.log(long_s[k] / short_s[k]) / math.log(long_p / short_p) for k in long_s}
+            return lambda primes: {k: short_s[k] * (primes / short_p) ** exponent[k] for k in long_s}
+        lat = costs.latency
+        base = {"ct_ct": lat.ct_ct_mul_s.value, "ct_pt": lat.ct_pt_mul_s.value, "add": lat.add_s.value,
+                "mm_inputs": lat.mm_per_input_s.value}
+        factor = (n * math.log2(n)) / (BASE_N * math.log2(BASE_N))
+        return lambda primes: {k: v * factor * primes / 4 for k, v in base.items()}
+
+
+def ring_for(depth: int, costs: CkksCosts) -> int | None:
+    """The smallest ring size holding a chain of `depth` levels at 128-bit security."""
+    bits = 2 * costs.chain.outer_prime_bits.value + depth * costs.chain.scale_bits.value
+    fitting = [int(n) for n, v in costs.security.max_modulus_bits.items() if v.value >= bits]
+    return min(fitting) if fitting else None
