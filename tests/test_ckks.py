@@ -41,3 +41,11 @@ def test_tenseal_runs_the_step_on_exactly_the_predicted_depth():
     row = one("gru", 2, 3, None)
     assert row["depth_measured"] == row["depth_predicted"] == 7
     assert row["measured_s"] > 0
+
+
+def test_batch_rows_share_ciphertexts_but_not_matrix_products():
+    one = template("gru", 4, 8, CellConfig.unquantized(), 1).at(4, 8, 1)
+    eight = template("gru", 4, 8, CellConfig.unquantized(), 8).at(4, 8, 8)
+    a, b = estimate(one, "ckks").resources, estimate(eight, "ckks").resources
+    assert b["ct_ct_mults"] == a["ct_ct_mults"]  # 8 x 8 values still fit one ciphertext
+    assert b["rotations"] == 8 * a["rotations"]  # one vector-matrix product per row

@@ -5,10 +5,10 @@ ciphertext (slot packing of the hidden vector).
   ciphertexts consumes one level (rescale); an activation is a polynomial of degree d of
   depth ceil(log2(d + 1)); additions consume none. The ring size N is the smallest whose
   128-bit-security modulus budget (HE standard) holds the chain 60 + depth x 40 + 60 bits.
-- ops: a matrix-vector product per output gate block, costing one rotation, product and add
-  per input element (the diagonal method TenSEAL uses); each elementwise op is one
-  ciphertext op whatever H; a degree-d polynomial is d - 1 ct x ct products, d plain
-  products and d additions.
+- ops: a matrix-vector product per batch row and output gate block, costing one rotation,
+  product and add per input element (the diagonal method TenSEAL uses); an elementwise op
+  is one ciphertext op per N/2 values (the batch's values packed into the slots); a degree-d
+  polynomial is d - 1 ct x ct products, d plain products and d additions.
 - latency: each op's time at this N grows with the primes left at its level (NTT cost).
 """
 from __future__ import annotations
@@ -127,23 +127,24 @@ class CkksModel:
             n = secure[0]
         primes = depth + 2
         op_at = self._op_seconds(costs, profile, n)
-        gate = graph.sizes.get("hidden_size")
+        gate, batch, slots = graph.sizes.get("hidden_size"), graph.sizes.get("batch", 1), n // 2
         rows = []
         for nid, data in graph.graph.nodes(data=True):
             o = data["op"]
             op_s = op_at(primes - start[nid])  # an op works on the primes left at its level
-            if o.kind == "mac":
-                outputs = o.count // max(o.reduction, 1)
+            cts = math.ceil(o.count / slots)  # the batch's values packed into the slots
+            if o.kind == "mac":  # one vector-matrix product per batch row and gate block
+                outputs = o.count // max(o.reduction, 1) // batch
                 blocks = max(1, outputs // gate) if gate else 1
-                counts = {"mm_inputs": blocks * o.reduction}
+                counts = {"mm_inputs": batch * blocks * o.reduction}
             elif o.kind == "mul":
-                counts = {"ct_ct": 1}
+                counts = {"ct_ct": cts}
             elif o.kind == "mul_const":
-                counts = {"ct_pt": 1}
+                counts = {"ct_pt": cts}
             elif o.kind in POLY:
-                counts = {"ct_ct": degree - 1, "ct_pt": degree, "add": degree}
-            elif o.kind in ("add", "requant"):
-                counts = {"add": 1} if o.kind == "add" else {}
+                counts = {"ct_ct": cts * (degree - 1), "ct_pt": cts * degree, "add": cts * degree}
+            elif o.kind == "add":
+                counts = {"add": cts}
             else:
                 counts = {}
             seconds = sum(n_ops * op_s[k] for k, n_ops in counts.items())
