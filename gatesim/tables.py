@@ -1,0 +1,193 @@
+"""The readable tables `gatesim` prints when --json is not given (rich)."""
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.console import Console
+from rich.table import Table
+
+
+def print_simulation(r: dict) -> None:
+    console = Console()
+    console.print(f"[bold]{r['cell']}[/bold]  I={r['input_size']} H={r['hidden_size']} B={r['batch']} "
+                  f"T={r['steps']}  weights {r['weight_bits']} bits, activations {r['act_bits']} bits, "
+                  f"seed {r['seed']}")
+    if r["reference"] is not None:
+        if r["bit_exact"] is None:
+            console.print(f"vs Brevitas: no exact reference ({r['reference']})")
+        else:
+            verdict = "[green]bit-exact[/green]" if r["bit_exact"] else "[red]NOT bit-exact[/red]"
+            console.print(f"vs {r['reference']}: {verdict} ({r['mismatches']:,} of "
+                          f"{r['elements_compared']:,} output elements differ)")
+        if not r["float32_exact"]:
+            f32 = r["brevitas_float32"]
+            console.print(f"Brevitas' own float32 arithmetic is not exact here ({len(r['float32_limits'])} "
+                          f"reasons, see --json float32_limits): {f32['mismatches']:,} elements off by up "
+                          f"to {f32['max_error_lsb']:g} LSB")
+    o = r["overflow"]
+    if o["acc_bits"] is None and o["state_bits"] is None:
+        console.print("overflow: none possible (every register holds the width its values provably need)")
+    else:
+        if o["count"]:
+            console.print(f"[bold red]OVERFLOWED[/bold red]: these outputs were computed with {o['count']:,} "
+                          f"overflows ({registers(o)})")
+        for mode, m in o["by_mode"].items():
+            err = m["output_error"]
+            console.print(f"{mode:>8}: {m['count']:,} values did not fit, in {len(m['nodes'])} node(s); "
+                          f"outputs differ from the wide simulation in {err['mismatched_elements']:,} "
+                          f"elements, by up to {err['max_abs']:g} ({err['max_lsb']:,} LSB)")
+    overflows = {(n["node"], n["kind"]): n["count"] for n in o["nodes"]}
+    table = Table(title="observed ranges per node, wide simulation (integers on each node's grid)")
+    for col in ("node", "kind", "min", "max", "bits", "proven bits", f"overflows ({o['mode']})"):
+        table.add_column(col, justify="left" if col in ("node", "kind") else "right")
+    for row in r["nodes"]:
+        table.add_row(row["node"], row["kind"], f"{row['min']:,}", f"{row['max']:,}", str(row["bits"]),
+                      str(row["type_bits"] or "-"), f"{overflows.get((row['node'], row['kind']), 0):,}")
+    console.print(table)
+    widest = Table(title="widest intermediate per op kind")
+    for col in ("kind", "observed bits", "proven bits"):
+        widest.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, bits in r["widest_bits"].items():
+        widest.add_row(kind, str(bits), str(r["widest_type_bits"].get(kind, "-")))
+    console.print(widest)
+    console.print(f"speed: {r['cell_steps_per_s']:,.0f} cell-steps/s ({r['cell_steps']:,} cell-steps)")
+
+
+def registers(o: dict) -> str:
+    parts = [f"{name} {o[key]} bits" for name, key in (("accumulators", "acc_bits"), ("state", "state_bits"))
+             if o[key] is not None]
+    return ", ".join(parts) + f", {o['mode']}"
+
+
+def print_estimate(r: dict) -> None:
+    console = Console()
+    head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
+    if r["target"] == "cpu":
+        head += f"  mode {r['mode']}" + (f", profile {r['profile']}" if r["profile"] else ", no profile (SIMD theory)")
+    console.print(f"[bold]{head}[/bold]")
+    console.print(f"energy {r['energy_pj']:,.1f} pJ   latency {r['latency_s'] * 1e6:,.3f} us")
+    ratio = r["add_vs_mul"]
+    table = Table(title="by op kind")
+    for col in ("kind", "energy pJ", "latency us"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, v in r["by_kind"].items():
+        table.add_row(kind, f"{v['energy_pj']:,.2f}", f"{v['latency_s'] * 1e6:,.4f}")
+    console.print(table)
+    res = Table(title="resources" + (f" ({ratio['pair']} ratio beside)" if ratio else ""))
+    res.add_column("resource")
+    res.add_column("value", justify="right")
+    if ratio:
+        res.add_column("add/mul", justify="right")
+    for key, value in r["resources"].items():
+        if isinstance(value, dict):
+            continue
+        shown = f"{value:,.0f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        extra = [] if not ratio else [fmt_ratio(ratio["resources"].get(key))]
+        res.add_row(key, shown, *extra)
+    console.print(res)
+    if ratio:
+        console.print(f"{ratio['pair']}: energy x{fmt_ratio(ratio['energy_pj'])}, latency x{fmt_ratio(ratio['latency_s'])}")
+
+
+def fmt_ratio(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def print_ckks_validation(r: dict) -> None:
+    table = Table(title="CKKS model vs TenSEAL, one cell step (polynomial activations)")
+    for col in ("cell", "H", "N", "depth model", "depth TenSEAL", "predicted s", "measured s", "ratio"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        measured = row["measured_s"]
+        table.add_row(row["cell"], str(row["hidden_size"]), str(row["poly_modulus_degree"]), str(row["depth_predicted"]),
+                      str(row["depth_measured"]), f"{row['predicted_s']:.3f}", "-" if measured is None else f"{measured:.3f}",
+                      "-" if measured is None else f"{row['predicted_s'] / measured:.2f}")
+    Console().print(table)
+
+
+def print_tfhe_validation(r: dict) -> None:
+    console = Console()
+    rows = Table(title="TFHE model vs concrete-python, one cell step")
+    for col in ("cell", "H", "bits", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio", "output = simulator"):
+        rows.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        if "error" in row:
+            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), "-", "-", "-", "-", "-",
+                         row["error"][:60])
+            continue
+        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["pbs_predicted"]),
+                     str(row["pbs_compiler"]), f"{row['predicted_s']:.3f}", f"{row['measured_s']:.3f}",
+                     f"{row['predicted_s'] / row['measured_s']:.2f}", "yes" if row["output_matches_simulator"] else "NO")
+    console.print(rows)
+    pairs = Table(title="add-gated / multiply-gated")
+    for col in ("pair", "H", "bits", "PBS model", "PBS compiler", "time predicted", "time measured"):
+        pairs.add_column(col, justify="left" if col == "pair" else "right")
+    for p in r["add_vs_mul"]:
+        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), f"{p['pbs_predicted_ratio']:.2f}",
+                      f"{p['pbs_compiler_ratio']:.2f}", f"{p['predicted_time_ratio']:.2f}", f"{p['measured_time_ratio']:.2f}")
+    console.print(pairs)
+
+
+def print_validation(r: dict) -> None:
+    console = Console()
+    rows = Table(title="CPU model: predicted vs measured seconds per step")
+    for col in ("cell", "H", "mode", "predicted us", "measured us", "ratio"):
+        rows.add_column(col, justify="left" if col in ("cell", "mode") else "right")
+    for row in r["rows"]:
+        ok = 0.67 <= row["ratio"] <= 1.5
+        rows.add_row(row["cell"], str(row["hidden_size"]), row["mode"], f"{row['predicted_s'] * 1e6:,.1f}",
+                     f"{row['measured_s'] * 1e6:,.1f}", f"{row['ratio']:.2f}" + ("" if ok else " !"))
+    console.print(rows)
+    pairs = Table(title="add-gated / multiply-gated time")
+    for col in ("pair", "H", "mode", "predicted", "measured", "off by"):
+        pairs.add_column(col, justify="left" if col in ("pair", "mode") else "right")
+    for p in r["add_vs_mul"]:
+        off = p["predicted_ratio"] / p["measured_ratio"] - 1
+        pairs.add_row(p["pair"], str(p["hidden_size"]), p["mode"], f"{p['predicted_ratio']:.2f}",
+                      f"{p['measured_ratio']:.2f}", f"{off:+.0%}" + ("" if abs(off) <= 0.2 else " !"))
+    console.print(pairs)
+    within = all(0.67 <= row["ratio"] <= 1.5 for row in r["rows"])
+    close = all(abs(p["predicted_ratio"] / p["measured_ratio"] - 1) <= 0.2 for p in r["add_vs_mul"])
+    console.print(f"every ratio in 0.67..1.5: {'yes' if within else 'NO'}; every add/mul ratio within 20%: "
+                  f"{'yes' if close else 'NO'}")
+
+
+def print_side_by_side(results: list[dict]) -> None:
+    first = results[0]
+    table = Table(title=f"ops per sequence  I={first['input_size']} H={first['hidden_size']} "
+                        f"B={first['batch']} T={first['steps']}")
+    table.add_column("kind")
+    for r in results:
+        table.add_column(r["cell"], justify="right")
+    for kind in first["per_sequence"]:
+        if any(r["per_sequence"][kind] for r in results):
+            table.add_row(kind, *(f"{r['per_sequence'][kind]:,}" for r in results))
+    for name in first["depth"]:
+        table.add_row(f"{name.replace('_', ' ')} depth/step", *(str(r["depth"][name]) for r in results))
+    widest_mul = [max((row["bits"] for row in r["per_step_by_bits"] if row["kind"] == "mul"), default=0)
+                  for r in results]
+    table.add_row("widest mul operand bits", *(str(b or "-") for b in widest_mul))
+    Console().print(table)
+
+
+def print_counts(r: dict) -> None:
+    console = Console()
+    title = (f"{r['cell']}  I={r['input_size']} H={r['hidden_size']} "
+             f"B={r['batch']} T={r['steps']}")
+    table = Table(title=title)
+    for col in ("kind", "per step", "per sequence"):
+        table.add_column(col, justify="right" if col != "kind" else "left")
+    for kind, n in r["per_step"].items():
+        if n:
+            table.add_row(kind, f"{n:,}", f"{r['per_sequence'][kind]:,}")
+    console.print(table)
+    bits = Table(title="per step by operand width")
+    for col in ("kind", "operand bits", "count"):
+        bits.add_column(col, justify="right" if col == "count" else "left")
+    for row in r["per_step_by_bits"]:
+        widths = "x".join(str(b) for b in row["operand_bits"]) + (" (float)" if row["float"] else "")
+        bits.add_row(row["kind"], widths, f"{row['count']:,}")
+    console.print(bits)
+    d = r["depth"]
+    console.print(f"depth per step: critical path {d['critical_path']}, "
+                  f"multiplicative {d['multiplicative']}, nonlinear {d['nonlinear']}")
