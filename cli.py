@@ -207,6 +207,8 @@ def estimate(
     poly_modulus_degree: Optional[int] = typer.Option(
         None, "--poly-modulus-degree", help="ckks: ring size N (default: the smallest holding the depth at 128-bit security)."),
     insecure: bool = typer.Option(False, "--insecure", help="ckks: accept an N below 128-bit security for its chain."),
+    matvec: Optional[str] = typer.Option(None, "--matvec", help="ckks: matrix-vector method, diagonal (default, as "
+                                         "TenSEAL does it) or bsgs (baby-step giant-step)."),
     as_json: bool = JSON,
 ):
     """Energy, latency and resources of a cell on a target, with the add-gated / multiply-gated
@@ -218,7 +220,7 @@ def estimate(
                   "fpga": {"reuse_factor": reuse_factor, "recurrent_reuse_factor": recurrent_reuse_factor,
                            "clock_mhz": clock_mhz, "part": part},
                   "ckks": {"profile": profile, "poly_degree": poly_degree, "poly_modulus_degree": poly_modulus_degree,
-                           "insecure": insecure or None},
+                           "insecure": insecure or None, "matvec": matvec},
                   "tfhe": {"profile": profile}}
     if target not in per_target:
         fail(f"--target={target!r}: allowed values are {', '.join(per_target)}")

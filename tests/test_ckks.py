@@ -49,3 +49,11 @@ def test_batch_rows_share_ciphertexts_but_not_matrix_products():
     a, b = estimate(one, "ckks").resources, estimate(eight, "ckks").resources
     assert b["ct_ct_mults"] == a["ct_ct_mults"]  # 8 x 8 values still fit one ciphertext
     assert b["rotations"] == 8 * a["rotations"]  # one vector-matrix product per row
+
+
+def test_baby_step_giant_step_needs_about_two_square_roots_of_rotations():
+    diagonal = estimate(graph("gru", hidden=64), "ckks").resources["rotations"]
+    bsgs = estimate(graph("gru", hidden=64), "ckks", matvec="bsgs").resources["rotations"]
+    # gru: 3 blocks on x (n = 4) and 3 on h (n = 64)
+    assert diagonal == 3 * 4 + 3 * 64
+    assert bsgs == 3 * (2 + 2) + 3 * (8 + 8)

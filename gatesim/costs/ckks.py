@@ -6,7 +6,8 @@ ciphertext (slot packing of the hidden vector).
   depth ceil(log2(d + 1)); additions consume none. The ring size N is the smallest whose
   128-bit-security modulus budget (HE standard) holds the chain 60 + depth x 40 + 60 bits.
 - ops: a matrix-vector product per batch row and output gate block, costing one rotation,
-  product and add per input element (the diagonal method TenSEAL uses); an elementwise op
+  product and add per input element (the diagonal method TenSEAL uses), or with
+  `matvec="bsgs"` about 2 sqrt(n) rotations and n products and adds; an elementwise op
   is one ciphertext op per N/2 values (the batch's values packed into the slots); a degree-d
   polynomial is d - 1 ct x ct products, d plain products and d additions.
 - latency: each op's time at this N grows with the primes left at its level (NTT cost).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
 from pydantic import Field, ValidationError
@@ -73,6 +74,7 @@ class CkksProfile(Strict):
 
 class CkksParams(Strict):
     poly_degree: int | None = Field(None, ge=1, le=31)
+    matvec: Literal["diagonal", "bsgs"] = "diagonal"
     poly_modulus_degree: int | None = None  # force N (checked against 128-bit security)
     insecure: bool = False
     profile: Path | None = None
@@ -135,8 +137,13 @@ class CkksModel:
             cts = math.ceil(o.count / slots)  # the batch's values packed into the slots
             if o.kind == "mac":  # one vector-matrix product per batch row and gate block
                 outputs = o.count // max(o.reduction, 1) // batch
-                blocks = max(1, outputs // gate) if gate else 1
-                counts = {"mm_inputs": batch * blocks * o.reduction}
+                products = batch * (max(1, outputs // gate) if gate else 1)
+                if p.matvec == "diagonal":  # a rotation, product and add per input element
+                    counts = {"mm_inputs": products * o.reduction}
+                else:  # baby-step giant-step: about 2 sqrt(n) rotations, n products and adds
+                    baby = math.ceil(math.sqrt(o.reduction))
+                    counts = {"rotation": products * (baby + math.ceil(o.reduction / baby)),
+                              "ct_pt": products * o.reduction, "add": products * o.reduction}
             elif o.kind == "mul":
                 counts = {"ct_ct": cts}
             elif o.kind == "mul_const":
@@ -156,7 +163,7 @@ class CkksModel:
                      "secure_128": budget[n] >= modulus_bits, "slots": n // 2,
                      "ct_ct_mults": sum(r.get("ct_ct", 0) for r in rows),
                      "ct_pt_mults": sum(r.get("ct_pt", 0) + r.get("mm_inputs", 0) for r in rows),
-                     "rotations": sum(r.get("mm_inputs", 0) for r in rows),
+                     "rotations": sum(r.get("mm_inputs", 0) + r.get("rotation", 0) for r in rows),
                      "additions": sum(r.get("add", 0) + r.get("mm_inputs", 0) for r in rows),
                      "ciphertext_bytes": ct_bytes,
                      "relin_key_bytes": 2 * (depth + 1) * ct_bytes,
@@ -174,12 +181,17 @@ class CkksModel:
             long_p, short_p = profile.primes[n], profile.short_primes
             long_s, short_s = profile.ops_s[n], profile.short_ops_s[n]
             exponent = {k: math.log(long_s[k] / short_s[k]) / math.log(long_p / short_p) for k in long_s}
-            return lambda primes: {k: short_s[k] * (primes / short_p) ** exponent[k] for k in long_s}
+            return lambda primes: _with_rotation({k: short_s[k] * (primes / short_p) ** exponent[k] for k in long_s})
         lat = costs.latency
         base = {"ct_ct": lat.ct_ct_mul_s.value, "ct_pt": lat.ct_pt_mul_s.value, "add": lat.add_s.value,
                 "mm_inputs": lat.mm_per_input_s.value}
         factor = (n * math.log2(n)) / (BASE_N * math.log2(BASE_N))
-        return lambda primes: {k: v * factor * primes / 4 for k, v in base.items()}
+        return lambda primes: _with_rotation({k: v * factor * primes / 4 for k, v in base.items()})
+
+
+def _with_rotation(ops: dict[str, float]) -> dict[str, float]:
+    """A rotation's time: what a diagonal product's step costs beyond its product and add."""
+    return {**ops, "rotation": max(ops["mm_inputs"] - ops["ct_pt"] - ops["add"], 0.0)}
 
 
 def ring_for(depth: int, costs: CkksCosts) -> int | None:
