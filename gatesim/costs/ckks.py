@@ -9,7 +9,8 @@ ciphertext (slot packing of the hidden vector).
   product and add per input element (the diagonal method TenSEAL uses), or with
   `matvec="bsgs"` about 2 sqrt(n) rotations and n products and adds; an elementwise op
   is one ciphertext op per N/2 values (the batch's values packed into the slots); a degree-d
-  polynomial is d - 1 ct x ct products, d plain products and d additions.
+  polynomial is d - 1 ct x ct products, d plain products and d additions (scaled to the
+  measured cost of a degree-3 evaluation, which also aligns levels).
 - latency: each op's time at this N grows with the primes left at its level (NTT cost).
 """
 from __future__ import annotations
@@ -149,22 +150,25 @@ class CkksModel:
             elif o.kind == "mul_const":
                 counts = {"ct_pt": cts}
             elif o.kind in POLY:
-                counts = {"ct_ct": cts * (degree - 1), "ct_pt": cts * degree, "add": cts * degree}
+                counts = {"poly": cts}
             elif o.kind == "add":
                 counts = {"add": cts}
             else:
                 counts = {}
-            seconds = sum(n_ops * op_s[k] for k, n_ops in counts.items())
+            seconds = sum(n_ops * (poly_seconds(op_s, degree) if k == "poly" else op_s[k])
+                          for k, n_ops in counts.items())
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "level": start[nid],
                          **counts, "energy_pj": 0.0, "latency_s": seconds})
         step_s = sum(r["latency_s"] for r in rows)
         ct_bytes = 2 * n * (2 * outer + depth * scale) / 8
         resources = {"depth": depth, "poly_modulus_degree": n, "modulus_bits": modulus_bits,
                      "secure_128": budget[n] >= modulus_bits, "slots": n // 2,
-                     "ct_ct_mults": sum(r.get("ct_ct", 0) for r in rows),
-                     "ct_pt_mults": sum(r.get("ct_pt", 0) + r.get("mm_inputs", 0) for r in rows),
+                     "ct_ct_mults": sum(r.get("ct_ct", 0) + r.get("poly", 0) * (degree - 1) for r in rows),
+                     "ct_pt_mults": sum(r.get("ct_pt", 0) + r.get("mm_inputs", 0) + r.get("poly", 0) * degree
+                                        for r in rows),
                      "rotations": sum(r.get("mm_inputs", 0) + r.get("rotation", 0) for r in rows),
-                     "additions": sum(r.get("add", 0) + r.get("mm_inputs", 0) for r in rows),
+                     "additions": sum(r.get("add", 0) + r.get("mm_inputs", 0) + r.get("poly", 0) * degree
+                                      for r in rows),
                      "ciphertext_bytes": ct_bytes,
                      "relin_key_bytes": 2 * (depth + 1) * ct_bytes,
                      "galois_key_bytes": 2 * math.log2(n) * (depth + 1) * ct_bytes}
@@ -187,6 +191,15 @@ class CkksModel:
                 "mm_inputs": lat.mm_per_input_s.value}
         factor = (n * math.log2(n)) / (BASE_N * math.log2(BASE_N))
         return lambda primes: _with_rotation({k: v * factor * primes / 4 for k, v in base.items()})
+
+
+def poly_seconds(op_s: dict[str, float], degree: int) -> float:
+    """A degree-d polynomial: d - 1 ct x ct products, d plain products and d adds; scaled to
+    the measured degree-3 evaluation when the profile has one (level alignment included)."""
+    def parts(d: int) -> float:
+        return (d - 1) * op_s["ct_ct"] + d * (op_s["ct_pt"] + op_s["add"])
+
+    return parts(degree) * (op_s["poly3"] / parts(3) if "poly3" in op_s else 1.0)
 
 
 def _with_rotation(ops: dict[str, float]) -> dict[str, float]:

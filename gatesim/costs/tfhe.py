@@ -6,10 +6,13 @@
   "fused univariate chain" rule, adopted after comparing with concrete-python's count;
 - an encrypted x encrypted product is two PBS at one bit more than its operands;
 - additions and products with clear weights cost no PBS, only a linear-op time.
-PBS latency grows with the precision of the looked-up value.
+PBS latency grows with the precision of the looked-up value. Given the crypto parameters a
+compiler chose for each PBS (as `gatesim validate tfhe` takes them from concrete-python),
+the latency follows each PBS's FFT work instead, fitted on the calibration circuits.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,7 @@ class TfheProfile(Strict):
     pbs_s: dict[int, float]
     linear_op_s: float = Field(gt=0)
     bootstrap_key_bytes: dict[int, float]
+    pbs_work_fit: dict[str, float] | None = None  # seconds per PBS = per_unit x work + fixed
 
 
 class TfheParams(Strict):
@@ -64,6 +68,14 @@ class TfheParams(Strict):
     steps: int = Field(1, ge=1)
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
+    pbs_parameters: list[dict] | None = None  # crypto parameters a compiler chose, with counts
+
+
+def blind_rotation_work(p: dict) -> float:
+    """FFT work of one PBS with these parameters: n external products, each transforming the
+    (k+1) x level decomposed polynomials forward and the (k+1) results back, N log N apiece."""
+    n, k, level, size = p["input_lwe_dimension"], p["glwe_dimension"], p["level"], p["polynomial_size"]
+    return n * (k + 1) * (level + 1) * size * math.log2(size)
 
 
 def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
@@ -134,6 +146,13 @@ class TfheModel:
         rows.append({"node": None, "fx_node": None, "kind": "add", "pbs": 0, "precision_bits": None,
                      "energy_pj": 0.0, "latency_s": linear_s})
         step_s = sum(r["latency_s"] for r in rows)
+        if p.pbs_parameters is not None:  # the parameters a compiler picked: cost from their work
+            if not (profile and profile.pbs_work_fit):
+                raise GatesimError("tfhe: pbs_parameters need a profile with pbs_work_fit "
+                                   "(gatesim calibrate tfhe)")
+            fit = profile.pbs_work_fit
+            step_s = linear_s + sum(q["count"] * (fit["per_unit"] * blind_rotation_work(q) + fit["fixed"])
+                                    for q in p.pbs_parameters)
         widest = max(precisions, default=0)
         keys = (profile.bootstrap_key_bytes.get(widest) if profile and widest in profile.bootstrap_key_bytes
                 else costs.keys.bootstrap_key_bytes.value)

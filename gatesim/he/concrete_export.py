@@ -11,12 +11,27 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+import operator
+
 import numpy as np
+import torch
 import torch.fx as fx
 
 from gatesim.errors import GatesimError
+from gatesim.fixedpoint.qtype import bits_for
+from gatesim.he.lazy import LazyLinear, evaluated
 from gatesim.simulate.engine import Simulator
 from gatesim.simulate.rules import unchanged
+
+
+def _affine(x: Any, weights: np.ndarray, bias: np.ndarray) -> Any:
+    return x @ weights + bias
+
+
+def _same_grid(sim: Simulator, node: fx.Node) -> bool:
+    """Two linear outputs added without moving either onto a finer grid."""
+    scales = {sim.metas[a.name].scale for a in node.all_input_nodes}
+    return len(scales) == 1
 
 
 def _as_ints(fn: Callable) -> Callable:
@@ -44,6 +59,20 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
             seen = clear_ranges.setdefault(name, [int(value.min()), int(value.max())])
             seen[0], seen[1] = min(seen[0], int(value.min())), max(seen[1], int(value.max()))
 
+    def lazy_step(node: fx.Node, compiled, args: tuple) -> Any:
+        """Linear layers stay unevaluated so that a chunk of one slices the clear weights."""
+        if "affine" in compiled.info:
+            weights_t, bias = compiled.info["affine"]
+            return LazyLinear([(evaluated(args[0]), weights_t, bias)], _affine)
+        if node.target in ("chunk", torch.chunk) and isinstance(args[0], LazyLinear):
+            return args[0].chunk(args[1])
+        if node.target is operator.getitem and isinstance(args[0], tuple):
+            return args[0][args[1]]
+        if (node.target in (operator.add, torch.add) and len(args) == 2
+                and all(isinstance(a, LazyLinear) for a in args) and _same_grid(sim, node)):
+            return args[0] + args[1]
+        return None
+
     def step(**inputs: Any) -> tuple:
         sim.recorder.enabled = False
         env: dict[str, Any] = dict(sim.const_env)
@@ -59,7 +88,12 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
                 table = compiled.info.get("univariate")
                 with fhe.tag(node.name):  # Concrete's statistics then count PBS per fx node
-                    if "he" in compiled.info:
+                    value = lazy_step(node, compiled, args)
+                    if value is None:
+                        args, kwargs = evaluated(args), evaluated(kwargs)
+                    if value is not None:
+                        pass
+                    elif "he" in compiled.info:
                         value = compiled.info["he"](*args, **kwargs)
                     elif table is not None:
                         value = args[0] if table is unchanged else lookup(node, table, args[0])
@@ -71,7 +105,7 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
                 record(node.name, value)
         finally:
             sim.recorder.enabled = True
-        outputs = tuple(env[name] for name in sim.outputs)
+        outputs = tuple(evaluated(env[name]) for name in sim.outputs)
         return outputs if len(outputs) > 1 else outputs[0]
 
     step.__signature__ = inspect.Signature(
@@ -90,14 +124,19 @@ def clear_ranges(sim: Simulator, samples: list[tuple[np.ndarray, ...]]) -> dict[
 
 
 def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[str]:
-    """Tables giving one value on every integer their input spans: Concrete folds them into
-    clear constants ("constant table" rule)."""
+    """Tables giving one value on every integer of their input's type (the bits its range
+    over the compile inputs needs): Concrete folds them into clear constants ("constant
+    table" rule)."""
     constant = set()
     for node in sim.gm.graph.nodes:
         table = sim.compiled[node.name].info.get("univariate") if node.name in sim.compiled else None
         if table is None or table is unchanged or not node.all_input_nodes:
             continue
-        lo, hi = ranges.get(node.all_input_nodes[0].name, (0, -1))
+        if node.all_input_nodes[0].name not in ranges:
+            continue
+        lo, hi = ranges[node.all_input_nodes[0].name]
+        bits = bits_for(lo, hi)  # Concrete tabulates the whole integer type of the input
+        lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if lo < 0 else (0, 2**bits - 1)
         out = _as_ints(table)(np.arange(lo, hi + 1))
         if out.size and np.all(out == out.flat[0]):
             constant.add(node.name)

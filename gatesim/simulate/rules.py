@@ -213,11 +213,9 @@ def quant_linear(ctx: SimCtx) -> Compiled:
         return post(data) if post is not None else data
 
     info = {"matmul_path": matmul.path}
-    if pre is None and post is None:  # the same product with clear integer weights, traceable
-        weights_t, clear_bias = consts.weights.T.astype(np.int64), (
-            None if consts.bias is None else (consts.bias * grid_factor(ctx, consts.bias_scale, acc.scale)).astype(np.int64))
-        info["he"] = (lambda data, *_, **__: data @ weights_t if clear_bias is None
-                      else data @ weights_t + clear_bias)
+    if pre is None and post is None:  # the same affine map with clear integer weights (HE export)
+        scaled_bias = np.zeros(consts.weights.shape[0]) if bias is None else bias
+        info["affine"] = (consts.weights.T.astype(np.int64), np.asarray(scaled_bias).astype(np.int64))
     return Compiled(out, kernel, rowwise=True, info=info)
 
 
@@ -528,8 +526,21 @@ def multiply(ctx: SimCtx) -> Compiled:
         return Compiled(out, lambda _a, b, *_, **__: observe(b * ca), rowwise=True)
     if cb is not None:  # tensor * number
         return Compiled(out, lambda a, *_, **__: observe(a * cb), rowwise=True)
+    info = {}
+    signs = [m.qtype is not None and not m.qtype.is_float and m.qtype.lo >= 0 for m in (ma, mb)]
+    if signs[0] != signs[1]:  # unsigned x signed: traced for HE with the unsigned side centred
+        centre = [m.qtype for m in (ma, mb)][signs.index(True)]
+        shift = (centre.lo + centre.hi + 1) // 2
+        first_unsigned = signs[0]
+
+        def centred(a, b=None, *_, other=None, **__):
+            b = other if b is None else b
+            u, v = (a, b) if first_unsigned else (b, a)
+            return (u - shift) * v + v * shift
+
+        info["he"] = centred  # same integers; concrete-python 2.11 errs on mixed-sign products
     return Compiled(out, lambda a, b=None, *_, other=None, **__: observe(a * (other if b is None else b)),
-                    rowwise=True)
+                    rowwise=True, info=info)
 
 
 @sim_rule(operator.truediv, torch.div, "method:div")

@@ -17,6 +17,7 @@ from gatesim.cells import CellConfig, build_cell
 from gatesim.costs import estimate
 from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
+from gatesim.calibrate.tfhe import pbs_parameters
 from gatesim.he.concrete_export import clear_ranges, compile_step, constant_tables, inputset
 from gatesim.simulate import SimOptions, Simulator
 
@@ -49,7 +50,8 @@ def one(cell: str, hidden: int, bits: int, profile, seed: int = 0) -> dict:
     decrypted = circuit.decrypt(result)
     decrypted = decrypted if isinstance(decrypted, tuple) else (decrypted,)
     matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
-    predicted = estimate(sim.opgraph, "tfhe", profile=profile, constant_nodes=constant, observed_bits=observed)
+    predicted = estimate(sim.opgraph, "tfhe", profile=profile, constant_nodes=constant, observed_bits=observed,
+                         pbs_parameters=pbs_parameters(circuit))
     return {"cell": cell, "hidden_size": hidden, "bits": bits,
             "pbs_predicted": predicted.resources["pbs_per_step"],
             "pbs_compiler": int(circuit.statistics["programmable_bootstrap_count"]),
