@@ -24,6 +24,7 @@ from gatesim.costs.ckks import CkksCosts, ring_for
 from gatesim.costs.config import load
 from gatesim.counting import template
 from gatesim.errors import GatesimError
+from gatesim.he.lazy import LazyLinear, evaluated
 from gatesim.validate.plain import plain_torch
 
 CELLS = ("gru", "lstm", "add_gru", "add_lstm")
@@ -42,30 +43,8 @@ def fit(fn: Callable, degree: int) -> list[float]:
     return list(np.polynomial.polynomial.polyfit(x, y, degree))
 
 
-class Linear:
-    """A sum of vector x plain-matrix products, kept unevaluated until used, so a chunk of it
-    becomes one product per block instead of a sliced ciphertext."""
-
-    def __init__(self, terms: list[tuple[Any, np.ndarray, np.ndarray]]):
-        self.terms = terms
-
-    def chunk(self, parts: int) -> tuple[Linear, ...]:
-        return tuple(Linear([(v, w[:, i], b[i]) for v, w, b in self.terms])
-                     for i in np.array_split(np.arange(self.terms[0][1].shape[1]), parts))
-
-    def __add__(self, other: Linear) -> Linear:
-        return Linear(self.terms + other.terms)
-
-    def value(self):
-        out = None
-        for v, w, b in self.terms:
-            term = v.mm(w.tolist()) + b.tolist()
-            out = term if out is None else out + term
-        return out
-
-
-def _value(x: Any) -> Any:
-    return x.value() if isinstance(x, Linear) else x
+def _tenseal_affine(v: Any, weights: np.ndarray, bias: np.ndarray) -> Any:
+    return v.mm(weights.tolist()) + bias.tolist()
 
 
 def run_step(gm: fx.GraphModule, inputs: dict[str, Any], degree: int):
@@ -76,7 +55,7 @@ def run_step(gm: fx.GraphModule, inputs: dict[str, Any], degree: int):
     def poly(fn, x):
         if fn not in coeffs:
             coeffs[fn] = fit(fn, degree)
-        return _value(x).polyval(coeffs[fn])
+        return evaluated(x).polyval(coeffs[fn])
 
     for node in gm.graph.nodes:
         args = fx.node.map_arg(node.args, lambda n: env[n.name])
@@ -84,12 +63,13 @@ def run_step(gm: fx.GraphModule, inputs: dict[str, Any], degree: int):
             continue
         if node.op == "output":
             outs = args[0] if isinstance(args[0], tuple) else (args[0],)
-            return tuple(_value(o) for o in outs)
+            return tuple(evaluated(o) for o in outs)
         if node.op == "call_module":
             module = gm.get_submodule(node.target)
             if isinstance(module, nn.Linear):
                 bias = module.bias.detach().numpy() if module.bias is not None else np.zeros(module.out_features)
-                env[node.name] = Linear([(_value(args[0]), module.weight.detach().numpy().T, bias)])
+                env[node.name] = LazyLinear([(evaluated(args[0]), module.weight.detach().numpy().T, bias)],
+                                            _tenseal_affine)
             elif type(module) in FUNCTIONS:
                 env[node.name] = poly(FUNCTIONS[type(module)], args[0])
             else:
@@ -100,10 +80,10 @@ def run_step(gm: fx.GraphModule, inputs: dict[str, Any], degree: int):
             env[node.name] = args[0][args[1]]
         elif node.target in FUNCTIONS:
             env[node.name] = poly(FUNCTIONS[node.target], args[0])
-        elif node.target in (operator.add, torch.add) and all(isinstance(a, Linear) for a in args):
+        elif node.target in (operator.add, torch.add) and all(isinstance(a, LazyLinear) for a in args):
             env[node.name] = args[0] + args[1]
         elif node.target in (operator.add, operator.sub, operator.mul, operator.neg, torch.add, torch.sub, torch.mul):
-            a = [_value(x) for x in args]
+            a = [evaluated(x) for x in args]
             env[node.name] = {operator.add: lambda: a[0] + a[1], torch.add: lambda: a[0] + a[1],
                               operator.sub: lambda: _sub(a[0], a[1]), torch.sub: lambda: _sub(a[0], a[1]),
                               operator.mul: lambda: _mul(a[0], a[1]), torch.mul: lambda: _mul(a[0], a[1]),
