@@ -9,9 +9,8 @@ slices and encrypted products are traced as they are.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
-
 import operator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -55,7 +54,10 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
         return _as_ints(table)(value)
 
     def record(name: str, value: Any) -> None:
-        if clear_ranges is not None and isinstance(value, np.ndarray) and value.size:
+        if clear_ranges is None:
+            return
+        value = evaluated(value)  # clear integers: a lazy linear is cheap to evaluate here
+        if isinstance(value, np.ndarray) and value.size:
             seen = clear_ranges.setdefault(name, [int(value.min()), int(value.max())])
             seen[0], seen[1] = min(seen[0], int(value.min())), max(seen[1], int(value.max()))
 
@@ -73,6 +75,16 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
             return args[0] + args[1]
         return None
 
+    def traced(node: fx.Node, compiled, args: tuple, kwargs: dict) -> Any:
+        """A node as Concrete traces it: its HE form, its table, or its own kernel."""
+        if "he" in compiled.info:
+            return compiled.info["he"](*args, **kwargs)
+        table = compiled.info.get("univariate")
+        if table is None:
+            return compiled.kernel(*args, **kwargs)
+        value = args[0] if table is unchanged else lookup(node, table, args[0])
+        return (value, None, None, None) if compiled.info.get("tuple_output") else value
+
     def step(**inputs: Any) -> tuple:
         sim.recorder.enabled = False
         env: dict[str, Any] = dict(sim.const_env)
@@ -86,21 +98,10 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
                 compiled = sim.compiled[node.name]
                 args = fx.node.map_arg(node.args, lambda n: env[n.name])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
-                table = compiled.info.get("univariate")
                 with fhe.tag(node.name):  # Concrete's statistics then count PBS per fx node
                     value = lazy_step(node, compiled, args)
                     if value is None:
-                        args, kwargs = evaluated(args), evaluated(kwargs)
-                    if value is not None:
-                        pass
-                    elif "he" in compiled.info:
-                        value = compiled.info["he"](*args, **kwargs)
-                    elif table is not None:
-                        value = args[0] if table is unchanged else lookup(node, table, args[0])
-                        if compiled.info.get("tuple_output"):
-                            value = (value, None, None, None)
-                    else:
-                        value = compiled.kernel(*args, **kwargs)
+                        value = traced(node, compiled, evaluated(args), evaluated(kwargs))
                 env[node.name] = value
                 record(node.name, value)
         finally:
