@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import datetime
 import platform
-import time
 from typing import Callable
 
 import numpy as np
 
+from gatesim.calibrate.cpu import best_seconds
 from gatesim.costs.ckks import CkksCosts, ring_for
 from gatesim.costs.config import SCHEMA_VERSION, load
 
@@ -21,13 +21,7 @@ STEPS = 2 * len(RINGS)
 
 
 def _best(fn: Callable[[], object], repeats: int = 5) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return best_seconds(fn, inner=1, repeats=repeats, warmup=1)  # one slow HE op per timing
 
 
 def longest_chain(n: int, costs: CkksCosts) -> int:

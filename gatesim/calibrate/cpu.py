@@ -23,9 +23,9 @@ SMALL, LARGE = 4096, 65536  # elements: the slope between them is the per-elemen
 MATMUL = (64, 512, 1536)  # rows, reduction, outputs: a GRU step at H=512, batch 64
 
 
-def best_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 5) -> float:
-    """Per-call seconds: the best of `repeats` timings of `inner` calls."""
-    for _ in range(10):
+def best_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 5, warmup: int = 10) -> float:
+    """Per-call seconds: the best of `repeats` timings of `inner` calls, after `warmup` calls."""
+    for _ in range(warmup):
         fn()
     best = float("inf")
     for _ in range(repeats):

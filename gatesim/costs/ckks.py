@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, read_mapping, validated
+from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
 from gatesim.errors import GatesimError
 from gatesim.trace.opgraph import OpGraph
 
@@ -102,11 +102,7 @@ class CkksModel:
     name = "ckks"
 
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
-        try:
-            p = CkksParams(**params)
-        except ValidationError as exc:
-            raise GatesimError("ckks: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
-                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        p = parameters(CkksParams, "ckks", params)
         costs = load(CkksCosts, "ckks")
         profile = validated(CkksProfile, read_mapping(p.profile), p.profile) if p.profile else None
         degree = p.poly_degree or int(costs.activation.poly_degree.value)

@@ -63,6 +63,15 @@ def validated(model: type[Model], data: dict[str, Any], path: Path | str) -> Mod
         raise GatesimError(f"{path}: {_describe(exc)}") from exc
 
 
+def parameters(model: type[Model], target: str, params: dict[str, Any]) -> Model:
+    """A cost model's keyword parameters, validated; errors name the target and the value."""
+    try:
+        return model(**params)
+    except ValidationError as exc:
+        raise GatesimError(f"{target}: " + "; ".join(
+            f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in exc.errors())) from exc
+
+
 def load(model: type[Model], name: str, path: Path | None = None) -> Model:
     """configs/costs/<name>.yaml (or `path`) as a validated `model`."""
     path = path or CONFIG_DIR / "costs" / f"{name}.yaml"

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, read_mapping, validated
-from gatesim.errors import GatesimError
+from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
 from gatesim.ops import Op
 from gatesim.trace.opgraph import OpGraph
 
@@ -191,11 +190,7 @@ class CpuModel:
     name = "cpu"
 
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
-        try:
-            p = CpuParams(**params)
-        except ValidationError as exc:
-            raise GatesimError("cpu: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
-                                                   f"{e['msg']}" for e in exc.errors())) from exc
+        p = parameters(CpuParams, "cpu", params)
         costs = load(CpuCosts, "cpu")
         profile = load_profile(p.profile) if p.profile else None
         timing = Timing(costs, profile, p.mode)

@@ -15,10 +15,10 @@ import math
 from typing import Any
 
 import networkx as nx
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load
+from gatesim.costs.config import Sourced, Strict, load, parameters
 from gatesim.errors import GatesimError
 from gatesim.ops import MEMORY, Op
 from gatesim.trace.opgraph import OpGraph
@@ -129,11 +129,7 @@ class FpgaModel:
     name = "fpga"
 
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
-        try:
-            p = FpgaParams(**params)
-        except ValidationError as exc:
-            raise GatesimError("fpga: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
-                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        p = parameters(FpgaParams, "fpga", params)
         costs = load(FpgaCosts, "fpga")
         if p.part not in costs.parts:
             raise GatesimError(f"fpga: unknown part {p.part!r}; configs/costs/fpga.yaml has "

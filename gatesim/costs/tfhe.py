@@ -17,10 +17,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, read_mapping, validated
+from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
 from gatesim.errors import GatesimError
 from gatesim.ops import MEMORY, Op
 from gatesim.trace.opgraph import OpGraph
@@ -118,11 +118,7 @@ class TfheModel:
     name = "tfhe"
 
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
-        try:
-            p = TfheParams(**params)
-        except ValidationError as exc:
-            raise GatesimError("tfhe: " + "; ".join(f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: "
-                                                    f"{e['msg']}" for e in exc.errors())) from exc
+        p = parameters(TfheParams, "tfhe", params)
         costs = load(TfheCosts, "tfhe")
         profile = validated(TfheProfile, read_mapping(p.profile), p.profile) if p.profile else None
         limit = int(costs.pbs.max_precision_bits.value)
