@@ -267,27 +267,13 @@ def calibrate(
     with Progress(transient=True) as bar:
         task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS)
         profile = calibrator.measure(lambda: bar.advance(task), **options)
-    write_atomically(path, json.dumps(profile, indent=1))
+    from gatesim.files import write_text_atomically
+
+    write_text_atomically(path, json.dumps(profile, indent=1))
     typer.echo(f"wrote {path}")
 
 
 CALIBRATORS = {"cpu": "gatesim.calibrate.cpu", "ckks": "gatesim.calibrate.ckks", "tfhe": "gatesim.calibrate.tfhe"}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a temporary file renamed over the target."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 @app.command()
@@ -356,6 +342,82 @@ def validate(
         _tables().print_tfhe_validation(result)
     else:
         _tables().print_ckks_validation(result)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., metavar="CONFIG", help="A sweep file, e.g. configs/sweeps/paper.yaml."),
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for NAME.parquet, NAME.csv, NAME.html, "
+                             "NAME.md and the result cache (NAME is the sweep's name)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per "
+                                          "core; 1 runs in this process).", min=1),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on a Dask cluster instead, e.g. "
+                                            "tcp://10.0.0.5:8786 (workers need gatesim installed)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Write the results table only."),
+    as_json: bool = JSON,
+):
+    """Cost every point of a design space (cells x sizes x bit widths x targets x cost-model
+    parameters) and write one row per point and target, then the interactive report.
+
+    CONFIG is YAML: `axes` (cell, input_size, hidden_size, steps, batch, weight_bits, act_bits,
+    gate_bits, acc_bits, inhibit, candidate_act, theta) and `targets` (cpu, fpga, ckks, tfhe,
+    each with lists of its parameters); configs/sweeps/paper.yaml is an example.
+
+    Finished points are cached by content in OUT: a re-run computes only what changed, and an
+    interrupted sweep (Ctrl-C, kill) resumes where it stopped."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from gatesim.sweep import Interrupted
+    from gatesim.sweep import sweep as run_sweep
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
+    task = bar.add_task("sweeping", total=None)
+
+    def go():
+        with bar:
+            return run_sweep(config, out, workers, scheduler, report=not no_report,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+
+    try:
+        result = run_guarded(go)
+    except Interrupted as exc:
+        typer.echo(f"\n{exc}", err=True)
+        raise typer.Exit(130)
+    summary = {"points": result.points, "computed": result.computed, "cached": result.cached,
+               "feasible": int(result.table["feasible"].sum()), "files": {k: str(v) for k, v in result.files.items()},
+               "seconds": result.seconds}
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    _tables().print_sweep(result, summary)
+
+
+@app.command()
+def report(
+    results: Path = typer.Argument(..., metavar="RESULTS", help="A results table from `gatesim sweep` "
+                                   "(NAME.parquet or NAME.csv)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for NAME.html and NAME.md "
+                                       "(default: beside RESULTS)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Page and summary title (default: NAME)."),
+    as_json: bool = JSON,
+):
+    """Write the interactive HTML report (Pareto fronts, add/mul ratios vs hidden size, op-kind
+    breakdown, bit-width heatmaps, overflow markers; opens offline) and the markdown summary."""
+    from gatesim.report import report as write
+
+    files = run_guarded(lambda: write(results, out, title))
+    if as_json:
+        typer.echo(json.dumps({k: str(v) for k, v in files.items()}))
+        return
+    for kind, path in files.items():
+        typer.echo(f"  {kind:9s} {path}")
 
 
 if __name__ == "__main__":

@@ -191,3 +191,22 @@ def print_counts(r: dict) -> None:
     d = r["depth"]
     console.print(f"depth per step: critical path {d['critical_path']}, "
                   f"multiplicative {d['multiplicative']}, nonlinear {d['nonlinear']}")
+
+
+def print_sweep(result, summary: dict) -> None:
+    """What a sweep did, its headline add/mul latency ratios and the files it wrote."""
+    from gatesim.report.summary import ratio_table
+
+    console = Console()
+    console.print(f"{result.points:,} points: {result.computed:,} computed, {result.cached:,} from the cache, "
+                  f"{summary['feasible']:,} feasible")
+    grid = ratio_table(result.table, "latency")
+    if not grid.empty:
+        table = Table(title="add-gated / multiply-gated latency (median; below 1: add-gated cheaper)")
+        for column in grid.columns:
+            table.add_column(str(column), justify="right" if column.startswith("H=") else "left")
+        for row in grid.itertuples(index=False):
+            table.add_row(*map(str, row))
+        console.print(table)
+    for kind, path in result.files.items():
+        console.print(f"  {kind:9s} {path}")

@@ -25,3 +25,12 @@ def test_simulate_speed_prints_its_contract():
     keys = {"sim_cell_steps_per_s", "brevitas_cell_steps_per_s", "speedup_vs_brevitas",
             "float_lstm_cell_steps_per_s"}
     assert keys <= last.keys() and all(last[k] > 0 for k in keys)
+
+
+def test_sweep_speed_prints_its_contract():
+    r = subprocess.run([sys.executable, "benchmarks/sweep_speed.py"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert {"points", "seconds", "points_per_s"} <= last.keys()
+    assert last["points"] >= 10_000 and last["seconds"] > 0 and last["points_per_s"] > 0

@@ -23,7 +23,7 @@ import networkx as nx
 from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
+from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
 from gatesim.errors import GatesimError
 from gatesim.trace.opgraph import OpGraph
 
@@ -104,7 +104,7 @@ class CkksModel:
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(CkksParams, "ckks", params)
         costs = load(CkksCosts, "ckks")
-        profile = validated(CkksProfile, read_mapping(p.profile), p.profile) if p.profile else None
+        profile = load_file(CkksProfile, p.profile) if p.profile else None
         degree = p.poly_degree or int(costs.activation.poly_degree.value)
         depth, start = levels(graph, degree)
         outer, scale = costs.chain.outer_prime_bits.value, costs.chain.scale_bits.value

@@ -2,6 +2,7 @@
 typed objects; errors name the file, the key and what is allowed."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,7 +73,23 @@ def parameters(model: type[Model], target: str, params: dict[str, Any]) -> Model
             f"{'.'.join(map(str, e['loc']))}={e.get('input')!r}: {e['msg']}" for e in exc.errors())) from exc
 
 
+def load_file(model: type[Model], path: Path | str) -> Model:
+    """A YAML/JSON file as a validated `model`, parsed once per file version: a sweep
+    estimates thousands of points from the same few files."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None  # read_mapping names the missing file
+    return _load_file(model, path, version)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_file(model: type[Model], path: Path, version: tuple[int, int] | None) -> Model:
+    return validated(model, read_mapping(path), path)
+
+
 def load(model: type[Model], name: str, path: Path | None = None) -> Model:
     """configs/costs/<name>.yaml (or `path`) as a validated `model`."""
-    path = path or CONFIG_DIR / "costs" / f"{name}.yaml"
-    return validated(model, read_mapping(path), path)
+    return load_file(model, path or CONFIG_DIR / "costs" / f"{name}.yaml")

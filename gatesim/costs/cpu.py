@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
+from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
 from gatesim.ops import Op
 from gatesim.trace.opgraph import OpGraph
 
@@ -92,7 +92,7 @@ class CpuParams(Strict):
 
 
 def load_profile(path: Path) -> CpuProfile:
-    return validated(CpuProfile, read_mapping(Path(path)), path)
+    return load_file(CpuProfile, path)
 
 
 def dtype_of(op: Op) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field
 
 from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, parameters, read_mapping, validated
+from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
 from gatesim.errors import GatesimError
 from gatesim.ops import MEMORY, Op
 from gatesim.trace.opgraph import OpGraph
@@ -120,7 +120,7 @@ class TfheModel:
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(TfheParams, "tfhe", params)
         costs = load(TfheCosts, "tfhe")
-        profile = validated(TfheProfile, read_mapping(p.profile), p.profile) if p.profile else None
+        profile = load_file(TfheProfile, p.profile) if p.profile else None
         limit = int(costs.pbs.max_precision_bits.value)
         rows, pbs_total, precisions = [], 0, []
         for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits):

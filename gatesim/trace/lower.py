@@ -57,8 +57,8 @@ class Lowering:
     """Builds the op graph; node ids are consecutive ints, each with `op` and `fx_node`."""
 
     def __init__(self, gm: fx.GraphModule, shapes: dict[str, Any], acc_bits: int | None = None,
-                 memo: dict | None = None):
-        self.gm, self.shapes, self.acc_bits = gm, shapes, acc_bits
+                 memo: dict | None = None, values_known: bool = True):
+        self.gm, self.shapes, self.acc_bits, self.values_known = gm, shapes, acc_bits, values_known
         self.memo = {} if memo is None else memo
         self.graph = nx.DiGraph()
         self.env: dict[str, Any] = {}  # fx node name -> its Val (static type), kept for the simulator
@@ -102,7 +102,8 @@ class Lowering:
                 f"node {node.name!r}: no counting rule for {_describe(node, self.gm)}; "
                 "add one to gatesim.trace.rules or build the cell from supported ops")
         args, kwargs = fx.node.map_arg(node.args, load), fx.node.map_arg(node.kwargs, load)
-        ctx = NodeCtx(node.name, tuple(args), dict(kwargs), shape, module, self.acc_bits, self.memo)
+        ctx = NodeCtx(node.name, tuple(args), dict(kwargs), shape, module, self.acc_bits, self.memo,
+                      self.values_known)
         try:
             out: RuleOut = fn(ctx)
         except GatesimError:
@@ -130,7 +131,8 @@ class Lowering:
 
 
 def lower(gm: fx.GraphModule, shapes: dict[str, Any], acc_bits: int | None = None,
-          memo: dict | None = None) -> nx.DiGraph:
-    """`memo` keeps quantizer reads across calls on the same graph (see NodeCtx.quant)."""
+          memo: dict | None = None, values_known: bool = True) -> nx.DiGraph:
+    """`memo` keeps quantizer reads across calls on the same graph (see NodeCtx.quant);
+    `values_known=False` when the graph's constants belong to an instance of another size."""
     with torch.no_grad():
-        return Lowering(gm, shapes, acc_bits, memo).run()
+        return Lowering(gm, shapes, acc_bits, memo, values_known).run()

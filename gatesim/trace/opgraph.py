@@ -66,3 +66,15 @@ class OpGraph:
             )
         crit, mult, nonlin = (max((b[i] for b in best.values()), default=0) for i in range(3))
         return {"critical_path": crit, "multiplicative": mult, "nonlinear": nonlin}
+
+    def accumulator_bits(self) -> int:
+        """Widest accumulator: dot-product sums and sums of them (0 if none is integer)."""
+        acc: set[int] = set()
+        for n in nx.topological_sort(self.graph):
+            o = self.graph.nodes[n]["op"]
+            # a node's bias add follows its mac without an edge (ops of one fx node are not chained)
+            if o.kind == "mac" or (o.kind == "add" and (o.label == "bias" or any(
+                    p in acc for p in self.graph.predecessors(n)))):
+                acc.add(n)
+        return max((self.graph.nodes[n]["op"].out_bits for n in acc
+                    if not self.graph.nodes[n]["op"].is_float), default=0)

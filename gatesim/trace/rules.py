@@ -38,6 +38,7 @@ class NodeCtx:
     module: nn.Module | None = None
     acc_bits: int | None = None
     memo: dict = field(default_factory=dict)
+    values_known: bool = True  # False in a template: its constants' values are another size's
 
     def quant(self, reader: Callable[..., Any], obj: Any, *args: Any) -> Any:
         """reader(obj, *args), remembered: quantizer settings do not change with the sizes."""
@@ -166,6 +167,10 @@ def _dense(ctx: NodeCtx, x: Val, w: QType, has_bias: bool, b: QType | None, ops:
     out = Val(ctx.out_shape, acc, x.is_var)
     if has_bias:
         bias = b if b is not None else FLOAT
+        if not (bias.is_float or acc.is_float):
+            # held in a register as wide as the sum it joins (wider only if its values need it),
+            # so its width does not hang on the values it was initialized with
+            bias = qt.union(bias, acc)
         ops.append(op("load", out_features, [Val((out_features,), bias, False)], bias, label="bias"))
         total = qt.add(acc, bias)
         if ctx.acc_bits is not None:
@@ -189,6 +194,8 @@ def quant_linear(ctx: NodeCtx) -> RuleOut:
     x = requant(ctx.arg(0), ctx.quant(entry_qtype, m), ops, "input")
     w = ctx.quant(weight_qtype, m) or FLOAT
     b = ctx.quant(bias_qtype, m, _acc_scale(x.qtype, w))
+    if b is not None and not b.is_float and not ctx.values_known:
+        b = QType(0, 0, b.scale)  # only its grid: _dense sizes it to the accumulator
     out = _dense(ctx, x, w, m.bias is not None, b, ops)
     if proxy_enabled(getattr(m, "output_quant", None)):
         out = requant(out, ctx.quant(act_qtype, m.output_quant), ops, "output")

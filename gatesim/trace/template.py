@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+import torch
 from torch import nn
 
 from gatesim.errors import GatesimError
@@ -21,6 +22,7 @@ from gatesim.trace.opgraph import OpGraph
 from gatesim.trace.tracer import record_shapes, symbolic_trace
 
 PROBE = (2, 3, 5)  # (batch, input_size, hidden_size) of the base probe: small and distinct
+CANONICAL = (32, 64)  # (input_size, hidden_size) of the instance whose quantizers give the widths
 
 
 def _flatten(structure: Any, out: list[int]) -> Any:
@@ -79,7 +81,12 @@ class CellTemplate:
         self.acc_bits = acc_bits
         factory = _adapted(factory)
         probe_factory = _adapted(probe_factory) if probe_factory else factory
-        self.module = factory(input_size, hidden_size)  # its quantizers set the widths
+        # The instance whose quantizers set the widths. Some settings follow its values (a
+        # fixed-point weight scale from max |w|), so it is built at one size from one seed:
+        # the graph at any size is then the same whichever size was asked for first.
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            self.module = factory(*CANONICAL)
         self.gm = symbolic_trace(self.module)
         self.memo: dict = {}
         b0, i0, h0 = PROBE
@@ -100,7 +107,8 @@ class CellTemplate:
             deltas.append(d - d0)
         self._coef = np.stack(deltas)  # rows: change per unit of B, I, H
         self._base = d0 - self._coef.T @ np.array([b0, i0, h0])
-        measured = record_shapes(self.gm, default_inputs(self.module, batch), eval_mode=False)
+        check = probe_factory(input_size, hidden_size)
+        measured = record_shapes(self.gm, default_inputs(check, batch), root=check, eval_mode=False)
         if measured != self._shapes(batch, input_size, hidden_size):
             raise GatesimError(
                 f"the cell's shapes at input_size={input_size}, hidden_size={hidden_size} are not "
@@ -117,5 +125,5 @@ class CellTemplate:
     def at(self, input_size: int, hidden_size: int, batch: int = 1) -> OpGraph:
         """The op graph of one step at these sizes, from the cached structure."""
         shapes = self._shapes(batch, input_size, hidden_size)
-        graph = lower(self.gm, shapes, self.acc_bits, self.memo)
+        graph = lower(self.gm, shapes, self.acc_bits, self.memo, values_known=False)
         return OpGraph(graph, {"batch": batch, "input_size": input_size, "hidden_size": hidden_size})

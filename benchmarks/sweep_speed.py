@@ -1,0 +1,75 @@
+"""Sweep throughput: design points x targets costed and written per second, end to end.
+
+10,240 points: 4 cells x 64 hidden sizes x 4 input sizes x 3 bit widths on cpu, fpga and
+tfhe, plus the cells' unquantized twins on ckks (CKKS ignores bit widths). The sweep starts
+with an empty result cache and a fresh worker pool (one process per core), so tracing each
+cell template and starting the workers are inside the time; writing Parquet and CSV is too,
+rendering the report is not (issue 6).
+
+Peer, measured in the same run: the loop a user would write with the public API for the
+same points - build the cell, `gatesim.trace` it, `gatesim.estimate` it - over a sample.
+
+Last line, a JSON object: {"points", "seconds", "points_per_s", "naive_points_per_s",
+"speedup_vs_naive", "workers"}.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+
+import torch
+
+import gatesim
+from gatesim.cells import CellConfig, build_cell
+from gatesim.sweep import parse, sweep
+
+CONFIG = {
+    "schema_version": 1, "name": "speed",
+    "axes": {"cell": ["gru", "lstm", "add_gru", "add_lstm"], "hidden_size": {"start": 8, "stop": 512, "step": 8},
+             "input_size": [16, 32, 64, 128], "steps": [100], "weight_bits": [4], "act_bits": [3, 4, 6]},
+    "targets": {"cpu": {}, "fpga": {}, "ckks": {}, "tfhe": {}},
+}
+NAIVE_SAMPLE = 60
+
+
+def naive_points_per_s(points: list[dict]) -> float:
+    """Per point: build, trace and estimate through the public API, as a script would."""
+    sample = random.Random(0).sample(points, NAIVE_SAMPLE)
+    start = time.perf_counter()
+    for p in sample:
+        bits = {k: p[k] for k in ("weight_bits", "act_bits")}
+        module = build_cell(p["cell"], p["input_size"], p["hidden_size"], CellConfig(**bits))
+        x = torch.zeros(p["batch"], p["input_size"])
+        states = [torch.zeros(p["batch"], p["hidden_size"])] * (2 if "lstm" in p["cell"] else 1)
+        try:
+            gatesim.estimate(gatesim.trace(module, x, *states), p["target"], steps=p["steps"])
+        except gatesim.GatesimError:
+            pass  # infeasible on the target, as in the sweep
+    return NAIVE_SAMPLE / (time.perf_counter() - start)
+
+
+def main() -> None:
+    cfg = parse(CONFIG)
+    workers = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        result = sweep(cfg, out, workers=workers, report=False)
+        seconds = time.perf_counter() - start
+    rate = result.points / seconds
+    print(f"sweep: {result.points} points in {seconds:.2f} s on {workers} workers = {rate:.0f} points/s "
+          f"(phases: {', '.join(f'{k} {v:.2f} s' for k, v in result.seconds.items())})")
+    from gatesim.sweep.points import points as expand
+
+    naive = naive_points_per_s(expand(cfg))
+    print(f"naive loop (build + trace + estimate per point, {NAIVE_SAMPLE} sampled): {naive:.1f} points/s")
+    print(json.dumps({"points": result.points, "seconds": round(seconds, 3), "points_per_s": round(rate, 1),
+                      "naive_points_per_s": round(naive, 1), "speedup_vs_naive": round(rate / naive, 1),
+                      "workers": workers}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Views of a results table the report is built from: the add-gated / multiply-gated ratios
+of twin points, Pareto fronts, and what each target's second objective is."""
+from __future__ import annotations
+
+import pandas as pd
+
+from gatesim.sweep.config import ADD_GATED_ONLY, SWEPT_PARAMS
+from gatesim.sweep.evaluate import DESIGN
+
+VARIANT = list(ADD_GATED_ONLY)
+# What each target trades latency against: energy where the model has it; under HE, memory.
+SECOND = {"cpu": ("energy_pj", "energy (pJ)"), "fpga": ("energy_pj", "energy (pJ)"),
+          "ckks": ("ckks_ciphertext_bytes", "ciphertext size (bytes)"),
+          "tfhe": ("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)")}
+TARGET_ORDER = ["cpu", "fpga", "ckks", "tfhe"]
+
+
+def targets(table: pd.DataFrame) -> list[str]:
+    present = list(dict.fromkeys(table["target"]))
+    return [t for t in TARGET_ORDER if t in present] + [t for t in present if t not in TARGET_ORDER]
+
+
+def params_of(table: pd.DataFrame) -> list[str]:
+    return [c for c in SWEPT_PARAMS if c in table.columns]
+
+
+def variant_label(row: pd.Series) -> str:
+    """The cell's name, with its add-gated options when they are not the defaults."""
+    parts = []
+    if pd.notna(row.get("inhibit")) and row["inhibit"] != "signed":
+        parts.append(f"inhibit={row['inhibit']}")
+    if pd.notna(row.get("candidate_act")) and row["candidate_act"] != "hardtanh":
+        parts.append(str(row["candidate_act"]))
+    if pd.notna(row.get("theta")) and float(row["theta"]) != 1.0:
+        parts.append(f"theta={row['theta']:g}")
+    return row["cell"] + (f" [{', '.join(parts)}]" if parts else "")
+
+
+def bits_label(row: pd.Series) -> str:
+    if pd.isna(row.get("weight_bits")) and pd.isna(row.get("act_bits")):
+        return "float"
+    w = "f" if pd.isna(row["weight_bits"]) else int(row["weight_bits"])
+    a = "f" if pd.isna(row["act_bits"]) else int(row["act_bits"])
+    return f"w{w}a{a}"
+
+
+def _plain(v) -> str:
+    """2.0 -> "2" (integer parameters become floats in columns that hold NaN)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
+def settings(table: pd.DataFrame) -> pd.Series:
+    """Each row's cost-model parameters that vary within its target, as "name=value, ..."."""
+    out = pd.Series("", index=table.index, dtype=object)
+    for target, group in table.groupby("target"):
+        varying = [p for p in params_of(group) if group[p].nunique(dropna=False) > 1]
+        out[group.index] = group[varying].apply(
+            lambda r: ", ".join(f"{k}={_plain(v)}" for k, v in r.items()), axis=1) if varying else ""
+    return out
+
+
+def ratios(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per feasible add-gated point with a feasible multiply-gated twin (same pair,
+    sizes, bits, target and parameters): latency_ratio and energy_ratio = add / mul."""
+    ok = table[table["feasible"].astype(bool)]
+    match = ["pair", "target"] + [c for c in DESIGN if c not in ("cell", *VARIANT)] + params_of(table)
+    keys = ok[match].astype("string").fillna("-")
+    add = ok[ok["gating"] == "add"].assign(_k=keys.agg("|".join, axis=1))
+    mul = ok[ok["gating"] == "mul"].assign(_k=keys.agg("|".join, axis=1))
+    figures = ["latency_s", "energy_pj"]
+    both = add.merge(mul[["_k", *figures]], on="_k", suffixes=("", "_mul"))
+    if both.empty:
+        return both.assign(variant=pd.Series(dtype=str), setting=pd.Series(dtype=str), latency_ratio=pd.Series(dtype=float),
+                           energy_ratio=pd.Series(dtype=float), bits=pd.Series(dtype=str))
+    both["variant"] = both.apply(variant_label, axis=1)
+    both["setting"] = settings(both)
+    both["bits"] = both.apply(bits_label, axis=1)
+    both["latency_ratio"] = both["latency_s"] / both["latency_s_mul"]
+    both["energy_ratio"] = (both["energy_pj"] / both["energy_pj_mul"]).where(both["energy_pj_mul"] > 0)
+    return both.drop(columns="_k")
+
+
+def pareto_mask(x: pd.Series, y: pd.Series) -> pd.Series:
+    """True where no other point is at least as good in both and better in one (lower is better)."""
+    order = sorted(range(len(x)), key=lambda i: (x.iloc[i], y.iloc[i]))
+    keep, best_y = [False] * len(x), float("inf")
+    for i in order:
+        if y.iloc[i] < best_y:
+            keep[i], best_y = True, y.iloc[i]
+    return pd.Series(keep, index=x.index)

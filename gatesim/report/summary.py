@@ -1,0 +1,115 @@
+"""The markdown summary: headline add/mul ratios per target, the cheapest designs, what a
+target cannot take, and overflow flags."""
+from __future__ import annotations
+
+import pandas as pd
+
+from gatesim.report.compare import (
+    SECOND,
+    bits_label,
+    ratios,
+    settings,
+    targets,
+    variant_label,
+)
+from gatesim.sweep.evaluate import DESIGN
+
+MAX_COLUMNS = 8  # hidden sizes shown side by side
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def _spread(values: list, n: int) -> list:
+    """At most n values, evenly spaced, keeping the first and last."""
+    if len(values) <= n:
+        return values
+    return [values[round(i * (len(values) - 1) / (n - 1))] for i in range(n)]
+
+
+def ratio_table(table: pd.DataFrame, figure: str) -> pd.DataFrame:
+    """Median add/mul ratio of `figure` ("latency" or "energy") by target, variant and bits
+    (rows) and hidden size (columns)."""
+    both = ratios(table)
+    column = f"{figure}_ratio"
+    both = both[both[column].notna()]
+    if both.empty:
+        return pd.DataFrame()
+    sizes = _spread(sorted(both["hidden_size"].unique()), MAX_COLUMNS)
+    both = both[both["hidden_size"].isin(sizes)]
+    grid = both.pivot_table(index=["target", "setting", "variant", "bits"], columns="hidden_size", values=column,
+                            aggfunc="median", sort=False)
+    order = {t: i for i, t in enumerate(targets(table))}
+    grid = grid.sort_index(key=lambda idx: idx.map(order) if idx.name == "target" else idx)
+    grid = grid.map(lambda v: f"{v:.2f}" if pd.notna(v) else "")
+    grid.columns = [f"H={h}" for h in grid.columns]
+    # bit widths whose rows read the same are one row
+    grid = grid.reset_index()
+    values = list(grid.columns[4:])
+    every = grid.groupby("target")["bits"].agg(lambda b: ", ".join(dict.fromkeys(b)))
+    merged = (grid.groupby(["target", "setting", "variant", *values], sort=False)["bits"]
+              .agg(lambda b: ", ".join(b)).reset_index())
+    merged["bits"] = merged["bits"].where(merged["bits"] != merged["target"].map(every), "all")
+    return merged[["target", "setting", "variant", "bits", *values]]
+
+
+def cheapest(table: pd.DataFrame) -> pd.DataFrame:
+    """The lowest-latency feasible point of each cell on each target, at the largest hidden size."""
+    ok = table[table["feasible"].astype(bool)]
+    rows = []
+    for target in targets(ok):
+        sub = ok[ok["target"] == target]
+        sub = sub[sub["hidden_size"] == sub["hidden_size"].max()]
+        second, label = SECOND.get(target, ("energy_pj", "energy (pJ)"))
+        sub = sub.assign(v=sub.apply(variant_label, axis=1), setting=settings(sub))
+        for _, group in sub.groupby("v", sort=False):
+            best = group.loc[group["latency_s"].idxmin()]
+            rows.append({"target": target, "cell": best["v"], "bits": bits_label(best), "setting": best["setting"],
+                         "H": best["hidden_size"], "T": best["steps"], "latency (s)": f"{best['latency_s']:.4g}",
+                         "trade-off": f"{label} {best[second]:.4g}" if pd.notna(best.get(second)) else ""})
+    return pd.DataFrame(rows)
+
+
+def infeasible(failed: pd.DataFrame) -> pd.DataFrame:
+    """Failed points by target, cell and bits: how many, from which hidden size, and why (the
+    reason at the smallest failing size)."""
+    failed = failed.assign(v=failed.apply(variant_label, axis=1), bits=failed.apply(bits_label, axis=1))
+    rows = []
+    for (target, cell, bits), group in failed.groupby(["target", "v", "bits"], sort=False):
+        first = group.loc[group["hidden_size"].idxmin()]
+        rows.append({"target": target, "cell": cell, "bits": bits, "points": len(group),
+                     "hidden sizes": f"{group['hidden_size'].min()}..{group['hidden_size'].max()}",
+                     "reason (smallest size)": first["error"]})
+    return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame, name: str, title: str) -> str:
+    feasible = table["feasible"].astype(bool)
+    designs = table.drop_duplicates([c for c in DESIGN if c in table])
+    lines = [f"# {title}", "",
+             f"Sweep `{name}`: {len(table):,} points ({len(designs):,} designs x targets "
+             f"{', '.join(targets(table))}), {int(feasible.sum()):,} feasible. Open `{name}.html` for the "
+             f"interactive plots; `{name}.parquet` / `{name}.csv` hold every figure.", ""]
+    for figure, what in (("latency", "Latency"), ("energy", "Energy")):
+        grid = ratio_table(table, figure)
+        if grid.empty:
+            continue
+        lines += [f"## {what}: add-gated / multiply-gated", "",
+                  "Median over the other axes of the ratio between twin points (same sizes, bits, target "
+                  "and parameters); below 1 the add-gated cell is cheaper.", "", markdown_table(grid), ""]
+    best = cheapest(table)
+    if not best.empty:
+        lines += ["## Fastest point of each cell per target (largest hidden size)", "", markdown_table(best), ""]
+    failed = table[~feasible]
+    if len(failed):
+        lines += ["## Points a target cannot take", "", markdown_table(infeasible(failed)), ""]
+    overflow = table.get("acc_overflow_possible", pd.Series(False, index=table.index)).fillna(False).astype(bool)
+    lines += ["## Overflow", "",
+              f"{int(overflow.sum()):,} points have accumulators narrower than the width their sums are "
+              f"proven to need (marked x in the Pareto plots)." if overflow.any() else
+              "No point has an accumulator narrower than its sums are proven to need.", ""]
+    return "\n".join(lines)

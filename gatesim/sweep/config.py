@@ -1,0 +1,210 @@
+"""Sweep configs (configs/sweeps/*.yaml): axes of a design space and the targets to cost it
+on, validated into typed objects; every error names the file, the field and what is allowed."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gatesim.cells import CELLS, MODULE_PREFIX, CellConfig
+from gatesim.costs import MODELS
+from gatesim.costs.ckks import CkksParams
+from gatesim.costs.config import SCHEMA_VERSION, load, read_mapping
+from gatesim.costs.cpu import CpuParams
+from gatesim.costs.fpga import FpgaCosts, FpgaParams
+from gatesim.costs.tfhe import TfheCosts, TfheParams
+from gatesim.errors import GatesimError
+
+MAX_POINTS = 2_000_000  # a grid beyond this is almost surely a typo in a range
+# Parameters a sweep may vary per target (steps is a design axis; the rest are validation-only).
+PARAMS: dict[str, type[BaseModel]] = {"cpu": CpuParams, "fpga": FpgaParams, "ckks": CkksParams,
+                                      "tfhe": TfheParams}
+NOT_SWEPT = {"steps", "constant_nodes", "observed_bits", "pbs_parameters"}
+SWEPT_PARAMS = list(dict.fromkeys(f for m in PARAMS.values() for f in m.model_fields if f not in NOT_SWEPT))
+ADD_GATED_ONLY = ("inhibit", "candidate_act", "theta")  # variant axes of the add-gated cells
+
+
+class Range(BaseModel):
+    """An integer axis written as a range: start..stop inclusive, by `step` or by `factor`."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: int = Field(ge=1)
+    stop: int = Field(ge=1)
+    step: int | None = Field(None, ge=1)
+    factor: int | None = Field(None, ge=2)
+
+    def values(self) -> list[int]:
+        if (self.step is None) == (self.factor is None):
+            raise ValueError("give exactly one of step or factor")
+        if self.stop < self.start:
+            raise ValueError(f"stop {self.stop} is below start {self.start}")
+        if self.step is not None:
+            return list(range(self.start, self.stop + 1, self.step))
+        out, v = [], self.start
+        while v <= self.stop:
+            out.append(v)
+            v *= self.factor
+        return out
+
+
+def _int_axis(v: Any) -> Any:
+    return Range.model_validate(v).values() if isinstance(v, dict) else v
+
+
+Size = Field(min_length=1)
+BitsList = list[int | None]
+
+
+class Axes(BaseModel):
+    """The design axes; each is a non-empty list (integer axes may also be a Range)."""
+
+    model_config = ConfigDict(extra="forbid")
+    cell: list[str] = Field(min_length=1)
+    input_size: list[int] = Field([32], min_length=1)
+    hidden_size: list[int] = Field(min_length=1)
+    steps: list[int] = Field([1], min_length=1)
+    batch: list[int] = Field([1], min_length=1)
+    weight_bits: BitsList = Field([8], min_length=1)
+    act_bits: BitsList = Field([8], min_length=1)
+    gate_bits: BitsList = Field([None], min_length=1)
+    acc_bits: BitsList = Field([None], min_length=1)
+    inhibit: list[Literal["signed", "unsigned"]] = Field(["signed"], min_length=1)
+    candidate_act: list[Literal["hardtanh", "relu", "identity"]] = Field(["hardtanh"], min_length=1)
+    theta: list[float] = Field([1.0], min_length=1)
+
+    _ranges = field_validator("input_size", "hidden_size", "steps", "batch", mode="before")(_int_axis)
+
+    @field_validator("input_size", "hidden_size", "steps", "batch")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        bad = [x for x in v if x < 1]
+        if bad:
+            raise ValueError(f"{bad[0]} is not allowed; sizes are whole numbers >= 1")
+        return v
+
+    @field_validator("weight_bits", "act_bits", "gate_bits", "acc_bits")
+    @classmethod
+    def _bits(cls, v: BitsList) -> BitsList:
+        bad = [x for x in v if x is not None and not 2 <= x <= 32]
+        if bad:
+            raise ValueError(f"{bad[0]} is not allowed; widths are 2..32, or null for float")
+        return v
+
+    @field_validator("cell")
+    @classmethod
+    def _cells(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if c not in CELLS and not c.startswith(MODULE_PREFIX)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not allowed; allowed: {', '.join(CELLS)}, or module:pkg.mod:factory")
+        return v
+
+
+class Sampling(BaseModel):
+    """grid: every combination. random: `samples` combinations of the non-cell axes, each
+    costed for every cell, so every add-gated point keeps its multiply-gated twin."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: Literal["grid", "random"] = "grid"
+    samples: int | None = Field(None, ge=1)
+    seed: int = 0
+
+
+class SweepConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: int
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    sampling: Sampling = Sampling()
+    axes: Axes
+    targets: dict[str, dict[str, list[Any]]] = Field(min_length=1)
+    path: Path | None = Field(None, exclude=True)  # the file it came from, for relative paths and errors
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or len(err["loc"]) == 1)
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parent = SweepConfig if len(err["loc"]) == 1 else Axes if err["loc"][0] == "axes" else Sampling
+            msg = f"unknown field; allowed: {', '.join(parent.model_fields.keys() - {'path'})}"
+        elif err["type"] == "too_short":
+            msg = "empty; give at least one value"
+        elif err["type"] == "missing":
+            msg = "required field missing"
+        parts.append(f"{field or '(top level)'}: {msg}")
+    return "; ".join(parts[:4]) + (f"; and {len(parts) - 4} more" if len(parts) > 4 else "")
+
+
+def _check_targets(cfg: SweepConfig, where: str) -> None:
+    """Each target and parameter is known, each value valid, and each target can take the axes."""
+    for target, axes in cfg.targets.items():
+        if target not in MODELS:
+            raise GatesimError(f"{where}: targets.{target}: unknown target; allowed: {', '.join(MODELS)}")
+        params = PARAMS[target]
+        allowed = sorted(params.model_fields.keys() - NOT_SWEPT)
+        for name, values in axes.items():
+            field = f"targets.{target}.{name}"
+            if name not in allowed:
+                raise GatesimError(f"{where}: {field}: unknown parameter; allowed: {', '.join(allowed)}")
+            if not isinstance(values, list) or not values:
+                raise GatesimError(f"{where}: {field}: give a non-empty list of values")
+            for value in values:
+                if name == "profile" and value is not None:
+                    value = resolve_path(cfg, value)
+                    if not value.is_file():
+                        raise GatesimError(f"{where}: {field}: {value}: no such file "
+                                           f"(paths are relative to the sweep file)")
+                try:
+                    params(**{name: value})
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    raise GatesimError(f"{where}: {field}: {value!r}: {err['msg']}") from exc
+    if "fpga" in cfg.targets:
+        parts = load(FpgaCosts, "fpga").parts
+        for part in cfg.targets["fpga"].get("part", []):
+            if part not in parts:
+                raise GatesimError(f"{where}: targets.fpga.part: {part!r}; allowed: {', '.join(parts)}")
+    if "tfhe" in cfg.targets:  # TFHE computes on small integers: every width must be a table it can take
+        limit = int(load(TfheCosts, "tfhe").pbs.max_precision_bits.value)
+        for name in ("weight_bits", "act_bits", "gate_bits"):
+            for bits in getattr(cfg.axes, name):
+                if bits is None and name != "gate_bits":
+                    raise GatesimError(f"{where}: axes.{name}: null (float) with target tfhe; TFHE computes "
+                                       f"on integers: use widths 2..{limit} or drop the tfhe target")
+                if bits is not None and bits > limit:
+                    raise GatesimError(f"{where}: axes.{name}: {bits} with target tfhe; the TFHE backend takes "
+                                       f"tables of at most {limit} bits: use 2..{limit} or drop the tfhe target")
+
+
+def resolve_path(cfg: SweepConfig, value: str | Path) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() or cfg.path is None else cfg.path.parent / path
+
+
+def parse(data: dict[str, Any], where: str = "sweep config", path: Path | None = None) -> SweepConfig:
+    """A sweep config from a mapping (as read from YAML), fully checked."""
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise GatesimError(f"{where}: schema_version {version!r}; this gatesim reads version {SCHEMA_VERSION}")
+    try:
+        cfg = SweepConfig.model_validate({**data, "path": path})
+    except ValidationError as exc:
+        raise GatesimError(f"{where}: {_describe(exc)}") from exc
+    if cfg.sampling.method == "random" and cfg.sampling.samples is None:
+        raise GatesimError(f"{where}: sampling.samples: required with method random")
+    _check_targets(cfg, where)
+    try:  # every combination of cell options must make a CellConfig
+        for bits in ("weight_bits", "act_bits", "gate_bits", "acc_bits"):
+            for v in getattr(cfg.axes, bits):
+                CellConfig(**{bits: v})
+    except ValidationError as exc:
+        raise GatesimError(f"{where}: axes: {exc.errors()[0]['msg']}") from exc
+    return cfg
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """configs/sweeps/<name>.yaml (or any path) as a checked SweepConfig."""
+    path = Path(path)
+    return parse(read_mapping(path), str(path), path.resolve())

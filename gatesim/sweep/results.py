@@ -1,0 +1,63 @@
+"""The results table: one row per design point x target, written as Parquet and CSV (each file
+appears whole or not at all) and read back with errors that say what is wrong."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gatesim.errors import GatesimError
+from gatesim.files import write_atomically
+from gatesim.sweep.config import SWEPT_PARAMS
+from gatesim.sweep.evaluate import DESIGN
+
+REQUIRED = ("key", "cell", "pair", "gating", "target", "hidden_size", "energy_pj", "latency_s", "feasible")
+
+
+def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows to a table: what a point is (design, target, parameters), then its figures."""
+    frame = pd.DataFrame.from_records(rows)
+    first = ["key", *DESIGN, "pair", "gating", "target", *SWEPT_PARAMS, "feasible", "error", "energy_pj",
+             "latency_s", "step_energy_pj", "step_latency_s"]
+    first = [c for c in first if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
+    for column in ("error", "mode", "part", "matvec", "profile", "inhibit", "candidate_act"):
+        if column in frame:
+            frame[column] = frame[column].astype("string")
+    return frame
+
+
+def write_results(frame: pd.DataFrame, out: Path, name: str) -> dict[str, Path]:
+    """<out>/<name>.parquet and <out>/<name>.csv."""
+    parquet = write_atomically(out / f"{name}.parquet", lambda p: frame.to_parquet(p, index=False))
+    csv = write_atomically(out / f"{name}.csv", lambda p: frame.to_csv(p, index=False))
+    return {"parquet": parquet, "csv": csv}
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """A results table written by `gatesim sweep` (.parquet or .csv)."""
+    path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.parquet"))
+        if len(found) != 1:
+            raise GatesimError(f"{path}: a folder with {len(found)} .parquet files; name the results file")
+        path = found[0]
+    if not path.is_file():
+        raise GatesimError(f"{path}: no such results file (gatesim sweep writes <out>/<name>.parquet)")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        elif path.suffix == ".csv":
+            frame = pd.read_csv(path)
+        else:
+            raise GatesimError(f"{path}: expected a .parquet or .csv results file")
+    except GatesimError:
+        raise
+    except Exception as exc:  # pyarrow and the CSV parser raise many types for a damaged file
+        raise GatesimError(f"{path}: cannot read it as {path.suffix[1:]} ({type(exc).__name__}: {exc}); "
+                           f"re-run the sweep to rewrite it") from exc
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise GatesimError(f"{path}: not a gatesim results table: no column {', '.join(missing)}")
+    return frame

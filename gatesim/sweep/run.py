@@ -1,0 +1,157 @@
+"""`gatesim.sweep(config)`: expand the design space, cost what the cache lacks on a local
+process pool or a Dask cluster, write the results table, then the report."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pandas as pd
+
+from gatesim.errors import GatesimError
+from gatesim.sweep.cache import ResultCache, code_fingerprint, point_key
+from gatesim.sweep.config import SweepConfig, load_sweep, parse, resolve_path
+from gatesim.sweep.evaluate import CONFIG_FIELDS, evaluate, ignore_interrupts
+from gatesim.sweep.points import points as expand
+from gatesim.sweep.results import read_results, to_frame, write_results
+
+CACHE_NAME = ".gatesim-cache.sqlite"
+TEMPLATE_FIELDS = ("cell", "batch", *CONFIG_FIELDS)  # points that share these share a traced template
+Progress = Callable[[int, int], None]  # (points done, points in all)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, with what was saved: re-running the sweep resumes."""
+
+
+@dataclass
+class SweepResult:
+    table: pd.DataFrame
+    files: dict[str, Path]
+    points: int
+    computed: int
+    cached: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def default_out() -> Path:
+    return Path("reports")
+
+
+def _batches(todo: list[tuple[str, dict]], workers: int) -> list[list[tuple[str, dict]]]:
+    """Batches that each need one cell template, so a template is traced by as few workers
+    as can share its points; big groups are split to keep ~4 batches per worker and each
+    saved transaction short. Largest first, for an even finish."""
+    groups: dict[tuple, list[tuple[str, dict]]] = {}
+    for key, point in todo:
+        groups.setdefault(tuple(str(point[f]) for f in TEMPLATE_FIELDS), []).append((key, point))
+    size = max(1, min(400, -(-len(todo) // (workers * 4))))
+    batches = [group[i:i + size] for group in groups.values() for i in range(0, len(group), size)]
+    return sorted(batches, key=len, reverse=True)
+
+
+@contextmanager
+def executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
+    """A Dask cluster's executor when a scheduler address is given, else a local process pool."""
+    if scheduler:
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise GatesimError(f"--scheduler {scheduler}: cannot reach a Dask scheduler there ({exc})") from exc
+        try:
+            yield client.get_executor()
+        finally:
+            client.close()
+        return
+    # forkserver: workers start from a clean process that has imported gatesim once
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["gatesim.sweep.evaluate"])
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _compute(todo: list[tuple[str, dict]], cache: ResultCache, workers: int, scheduler: str | None,
+             progress: Progress, done: int, total: int) -> None:
+    if not todo:
+        return
+    if workers == 1 and not scheduler:  # in-process: nothing to start, easiest to debug
+        for batch in _batches(todo, 1):
+            cache.put(evaluate(batch))
+            done += len(batch)
+            progress(done, total)
+        return
+    with executor(workers, scheduler) as pool:
+        futures = [pool.submit(evaluate, batch) for batch in _batches(todo, workers)]
+        try:
+            for future in as_completed(futures):
+                rows = future.result()
+                cache.put(rows)
+                done += len(rows)
+                progress(done, total)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None, workers: int | None = None,
+          scheduler: str | None = None, progress: Progress | None = None, report: bool = True) -> SweepResult:
+    """Run a sweep (a YAML path, a mapping as in one, or a SweepConfig). Results go to `out`
+    (default reports/) as <name>.parquet and <name>.csv, plus <name>.html and <name>.md when
+    `report`; `workers` local processes (default one per core) or a Dask `scheduler` address."""
+    t0 = time.perf_counter()
+    cfg = (config if isinstance(config, SweepConfig) else parse(config) if isinstance(config, dict)
+           else load_sweep(config))
+    out = Path(out) if out is not None else default_out()
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 1:
+        raise GatesimError(f"workers={workers}: must be >= 1")
+    progress = progress or (lambda done, total: None)
+
+    # 1. expand the design space; profiles resolve against the sweep file
+    pts = expand(cfg)
+    for p in pts:
+        if p["params"].get("profile"):
+            p["params"]["profile"] = str(resolve_path(cfg, p["params"]["profile"]).resolve())
+    # 2. key every point by content; the cache says which are already done
+    fingerprint = code_fingerprint()
+    keyed = [(point_key(p, fingerprint), p) for p in pts]
+    cache = ResultCache(out / CACHE_NAME)
+    try:
+        have = cache.keys()
+        todo = [(k, p) for k, p in keyed if k not in have]
+        cached = len(keyed) - len(todo)
+        progress(cached, len(keyed))
+        t1 = time.perf_counter()
+        # 3. cost the rest, saving each finished batch as it arrives
+        try:
+            _compute(todo, cache, workers, scheduler, progress, cached, len(keyed))
+        except KeyboardInterrupt:
+            saved = len(cache.keys() & {k for k, _ in keyed})
+            raise Interrupted(f"interrupted: {saved} of {len(keyed)} points are saved in "
+                              f"{cache.path}; run the same command again to resume") from None
+        t2 = time.perf_counter()
+        # 4. the table in sweep order, written whole
+        table = to_frame(cache.get([k for k, _ in keyed]))
+    finally:
+        cache.close()
+    files = write_results(table, out, cfg.name)
+    table = read_results(files["parquet"])  # the table as anyone reading the file sees it
+    t3 = time.perf_counter()
+    seconds = {"expand": t1 - t0, "compute": t2 - t1, "write": t3 - t2}
+    if report:
+        from gatesim.report import write_report
+
+        files.update(write_report(table, out, cfg.name, title=cfg.description or cfg.name))
+        seconds["report"] = time.perf_counter() - t3
+    return SweepResult(table, files, len(keyed), len(todo), cached, seconds)

@@ -1,0 +1,333 @@
+"""Sweeps: config validation, design points, the results table, the content-addressed cache,
+resuming after an interrupt, and the Dask backend on a loopback LocalCluster."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+import gatesim
+from gatesim.cells import CellConfig
+from gatesim.costs import estimate
+from gatesim.costs.cells import estimate_cell
+from gatesim.errors import GatesimError
+from gatesim.sweep import load_sweep, parse, read_results, sweep
+from gatesim.sweep.points import points
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = {
+    "schema_version": 1, "name": "small",
+    "axes": {"cell": ["gru", "add_gru", "lstm", "add_lstm"], "input_size": [4], "hidden_size": [4, 8],
+             "steps": [10], "weight_bits": [4], "act_bits": [3, 4]},
+    "targets": {"cpu": {"mode": ["eager", "fused"]}, "fpga": {"reuse_factor": [1, 2]}, "ckks": {}, "tfhe": {}},
+}
+
+
+def config(**changes) -> dict:
+    data = copy.deepcopy(SMALL)
+    for dotted, value in changes.items():
+        *path, last = dotted.split("__")
+        node = data
+        for key in path:
+            node = node[key]
+        if value is None:
+            node.pop(last)
+        else:
+            node[last] = value
+    return data
+
+
+def write_config(tmp_path: Path, data: dict, name: str = "sweep.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+# ----------------------------------------------------------------------------- configs
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"axes__colour": ["red"]}, "axes.colour: unknown field; allowed:"),
+    ({"axes__hidden_size": []}, "axes.hidden_size: empty; give at least one value"),
+    ({"axes__hidden_size": [0]}, "axes.hidden_size: 0 is not allowed"),
+    ({"axes__cell": ["gruu"]}, "axes.cell: 'gruu' is not allowed; allowed: gru, lstm, add_gru, add_lstm"),
+    ({"axes__weight_bits": [40]}, "axes.weight_bits: 40 is not allowed; widths are 2..32"),
+    ({"axes__inhibit": ["both"]}, "axes.inhibit"),
+    ({"axes__hidden_size": {"start": 8, "stop": 4, "step": 1}}, "axes.hidden_size: stop 4 is below start 8"),
+    ({"axes__cell": None}, "axes.cell: required field missing"),
+    ({"targets__gpu": {}}, "targets.gpu: unknown target; allowed: cpu, fpga, ckks, tfhe"),
+    ({"targets__cpu__clock": [1]}, "targets.cpu.clock: unknown parameter; allowed: mode, profile"),
+    ({"targets__cpu__mode": ["turbo"]}, "targets.cpu.mode: 'turbo'"),
+    ({"targets__cpu__mode": []}, "targets.cpu.mode: give a non-empty list of values"),
+    ({"targets__fpga__steps": [3]}, "targets.fpga.steps: unknown parameter"),
+    ({"targets__fpga__part": ["xc7a35t"]}, "targets.fpga.part: 'xc7a35t'; allowed: xcvu9p, xcku115"),
+    ({"targets__cpu__profile": ["nope.json"]}, "targets.cpu.profile:"),
+    ({"axes__act_bits": [24]}, "axes.act_bits: 24 with target tfhe; the TFHE backend takes tables of at most 16"),
+    ({"axes__weight_bits": [None]}, "axes.weight_bits: null (float) with target tfhe"),
+    ({"sampling": {"method": "random"}}, "sampling.samples: required with method random"),
+    ({"sampling": {"method": "sobol"}}, "sampling.method"),
+    ({"schema_version": 7}, "schema_version 7"),
+])
+def test_bad_config_names_file_field_and_allowed(tmp_path, changes, expected):
+    path = write_config(tmp_path, config(**changes))
+    with pytest.raises(GatesimError) as err:
+        load_sweep(path)
+    assert str(path) in str(err.value) and expected in str(err.value)
+
+
+def test_bad_config_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
+    path = write_config(tmp_path, config(axes__act_bits=[24]))
+    r = run_cli("sweep", str(path), "--out", str(tmp_path / "out"))
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: ") and "axes.act_bits" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_and_broken_config_files(tmp_path):
+    r = run_cli("sweep", str(tmp_path / "none.yaml"))
+    assert r.returncode == 2 and "none.yaml: no such file" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("axes: [unclosed\n")
+    r = run_cli("sweep", str(bad))
+    assert r.returncode == 2 and "bad.yaml: not valid YAML" in r.stderr
+
+
+def test_committed_sweeps_are_valid():
+    for path in sorted((ROOT / "configs" / "sweeps").glob("*.yaml")):
+        assert points(load_sweep(path)), path
+
+
+# ----------------------------------------------------------------------------- points
+
+
+def test_grid_points_are_the_product_with_equivalent_points_merged():
+    data = config(axes__inhibit=["signed", "unsigned"])
+    pts = points(parse(data))
+    # per target-parameter combination: 2 H x 2 act bits x (gru, lstm once; add cells twice)
+    designs = 2 * 2 * (1 + 1 + 2 + 2)
+    ckks_designs = 2 * (1 + 1 + 2 + 2)  # bit widths mean nothing to CKKS
+    assert len(pts) == designs * (2 + 2 + 1) + ckks_designs
+    assert len({repr(p) for p in pts}) == len(pts)
+    assert all(p["inhibit"] is None for p in pts if p["cell"] in ("gru", "lstm"))
+    assert all(p["act_bits"] is None for p in pts if p["target"] == "ckks")
+
+
+def test_random_sampling_is_seeded_and_keeps_every_cell_of_a_draw():
+    data = config(axes__hidden_size={"start": 4, "stop": 64, "step": 4}, sampling={"method": "random", "samples": 5,
+                                                                                     "seed": 3})
+    a, b = points(parse(data)), points(parse(data))
+    assert a == b
+    draws = {(p["hidden_size"], p["act_bits"]) for p in a if p["target"] == "cpu"}
+    assert len(draws) == 5
+    for h, bits in draws:
+        assert {p["cell"] for p in a if p["target"] == "cpu" and (p["hidden_size"], p["act_bits"]) == (h, bits)} == \
+            {"gru", "add_gru", "lstm", "add_lstm"}
+    other = points(parse({**data, "sampling": {"method": "random", "samples": 5, "seed": 4}}))
+    assert other != a
+
+
+def test_ranges_by_step_and_factor():
+    cfg = parse(config(axes__hidden_size={"start": 8, "stop": 64, "factor": 2},
+                       axes__input_size={"start": 1, "stop": 7, "step": 3}))
+    assert cfg.axes.hidden_size == [8, 16, 32, 64] and cfg.axes.input_size == [1, 4, 7]
+
+
+# ----------------------------------------------------------------------------- running
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("small")
+    return out, sweep(parse(SMALL), out, workers=1, report=False)
+
+
+def test_one_row_per_point_with_every_figure(small_run):
+    out, result = small_run
+    table = read_results(out / "small.parquet")
+    assert len(table) == result.points == len(points(parse(SMALL)))
+    assert table["key"].is_unique
+    for column in ("energy_pj", "latency_s", "step_latency_s", "ops_mac", "ops_mul", "depth_multiplicative",
+                   "fpga_lut", "fpga_dsp", "ckks_depth", "tfhe_pbs_per_step", "acc_overflow_possible",
+                   "widest_product_bits", "step_latency_s_mac", "feasible", "error"):
+        assert column in table.columns, column
+    csv = read_results(out / "small.csv")
+    assert list(csv.columns) == list(table.columns) and len(csv) == len(table)
+    # multiply-gated cells multiply variables, add-gated ones do not
+    assert (table.loc[table["gating"] == "mul", "ops_mul"] > 0).all()
+    assert (table.loc[table["gating"] == "add", "ops_mul"] == 0).all()
+
+
+def test_rows_match_the_cost_models_called_directly(small_run):
+    _, result = small_run
+    table = result.table
+    for target, params in (("cpu", {"mode": "fused"}), ("fpga", {"reuse_factor": 2}), ("ckks", {}), ("tfhe", {})):
+        direct = estimate_cell("add_lstm", 4, 8, target, config=CellConfig(weight_bits=4, act_bits=3), steps=10,
+                               **params)
+        row = table[(table["cell"] == "add_lstm") & (table["hidden_size"] == 8) & (table["target"] == target)]
+        if target != "ckks":
+            row = row[row["act_bits"] == 3]
+        for name, value in params.items():
+            row = row[row[name] == value]
+        assert len(row) == 1
+        assert row["latency_s"].iloc[0] == pytest.approx(direct["latency_s"], rel=1e-12)
+        assert row["energy_pj"].iloc[0] == pytest.approx(direct["energy_pj"], rel=1e-12)
+
+
+def test_a_point_a_target_cannot_take_is_a_row_with_its_reason(tmp_path):
+    data = config(axes__act_bits=[8], axes__weight_bits=[8], targets={"tfhe": {}})
+    table = sweep(parse(data), tmp_path, workers=1, report=False).table
+    assert not table["feasible"].any()
+    assert table["error"].str.contains("the TFHE backend takes at most 16 bits").all()
+
+
+def test_overflow_flag_from_proven_accumulator_width(tmp_path):
+    data = config(axes__acc_bits=[None, 6, 24], targets={"cpu": {}})
+    table = sweep(parse(data), tmp_path, workers=1, report=False).table
+    wide = table[table["acc_bits"].isna()]
+    assert not wide["acc_overflow_possible"].any() and (wide["acc_bits_needed"] > 6).all()
+    for bits, overflows in ((6, True), (24, False)):  # proven need: the same as with wide accumulators
+        narrow = table[table["acc_bits"] == bits]
+        assert (narrow["acc_overflow_possible"] == overflows).all()
+        assert (narrow["acc_bits_needed"].values == wide["acc_bits_needed"].values).all()
+
+
+def test_rerun_computes_nothing_and_gives_the_same_table(small_run):
+    out, first = small_run
+    again = sweep(parse(SMALL), out, workers=1, report=False)
+    assert (again.computed, again.cached) == (0, first.points)
+    pd.testing.assert_frame_equal(again.table, first.table)
+
+
+def test_a_changed_cost_input_recomputes_only_what_it_touches(small_run, tmp_path):
+    out, first = small_run
+    profile = ROOT / "configs" / "calibration" / "cpu-vm.json"
+    data = config(targets={"cpu": {"mode": ["eager"], "profile": [str(profile)]}, "fpga": {"reuse_factor": [1, 2]}})
+    result = sweep(parse(data), out, workers=1, report=False)
+    cpu = result.table["target"] == "cpu"
+    assert result.computed == cpu.sum() and result.cached == (~cpu).sum()
+
+
+def test_local_pool_gives_the_same_table(small_run, tmp_path):
+    _, first = small_run
+    result = sweep(parse(SMALL), tmp_path, workers=2, report=False)
+    assert result.computed == first.points
+    pd.testing.assert_frame_equal(result.table, first.table)
+
+
+def test_dask_cluster_on_loopback_gives_the_same_table(small_run, tmp_path):
+    from distributed import LocalCluster
+
+    _, first = small_run
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster:
+        result = sweep(parse(SMALL), tmp_path, scheduler=cluster.scheduler_address, report=False)
+    assert result.computed == first.points
+    pd.testing.assert_frame_equal(result.table, first.table)
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    with pytest.raises(GatesimError, match=r"--scheduler tcp://127.0.0.1:9: cannot reach a Dask scheduler"):
+        sweep(parse(SMALL), tmp_path, scheduler="tcp://127.0.0.1:9", report=False)
+
+
+# ----------------------------------------------------------------------------- interrupts
+
+
+BIG = config(axes__hidden_size={"start": 8, "stop": 400, "step": 8}, axes__input_size=[8, 16],
+             targets={"cpu": {}, "fpga": {}, "tfhe": {}})
+
+
+def _rows_saved(cache: Path) -> int:
+    try:
+        with sqlite3.connect(cache) as db:
+            return db.execute("SELECT count(*) FROM rows").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.fixture(scope="module")
+def big_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    return sweep(parse(BIG), out, workers=2, report=False).table
+
+
+@pytest.mark.parametrize("how, workers", [(signal.SIGINT, "1"), (signal.SIGKILL, "2")])
+def test_interrupted_sweep_resumes_to_the_identical_table(tmp_path, big_reference, how, workers):
+    path = write_config(tmp_path, BIG)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "sweep", str(path), "--out", str(out),
+                             "--workers", workers, "--no-report"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=how == signal.SIGKILL)
+    deadline = time.time() + 300
+    while _rows_saved(out / ".gatesim-cache.sqlite") == 0:
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.05)
+    if how == signal.SIGKILL:  # the whole process group: the parent and its pool
+        os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.send_signal(how)
+    _, err = proc.communicate(timeout=120)
+    saved = _rows_saved(out / ".gatesim-cache.sqlite")
+    assert 0 < saved < len(big_reference), "the interrupt came too late to test resuming"
+    if how == signal.SIGINT:
+        assert proc.returncode == 130 and "interrupted:" in err and "run the same command again" in err
+    assert not (out / "small.parquet").exists() and not list(out.glob("*.part"))
+    r = run_cli("sweep", str(path), "--out", str(out), "--workers", workers, "--no-report", "--json")
+    assert r.returncode == 0, r.stderr
+    done = json.loads(r.stdout)
+    assert done["cached"] == saved and done["computed"] == len(big_reference) - saved
+    pd.testing.assert_frame_equal(read_results(out / "small.parquet"), big_reference)
+
+
+# ----------------------------------------------------------------------------- results files
+
+
+def test_missing_or_corrupt_results_give_clear_errors(tmp_path):
+    r = run_cli("report", str(tmp_path / "none.parquet"))
+    assert r.returncode == 2 and "none.parquet: no such results file" in r.stderr
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 this is not parquet")
+    r = run_cli("report", str(bad))
+    assert r.returncode == 2 and "bad.parquet: cannot read it as parquet" in r.stderr and "Traceback" not in r.stderr
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    r = run_cli("report", str(other))
+    assert r.returncode == 2 and "other.csv: not a gatesim results table: no column key" in r.stderr
+    assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob("*.md"))
+
+
+def test_corrupt_cache_is_a_clear_error(tmp_path):
+    (tmp_path / ".gatesim-cache.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(GatesimError, match="not a gatesim cache .*delete it"):
+        sweep(parse(SMALL), tmp_path, workers=1, report=False)
+
+
+def test_library_sweep_rows_are_what_estimate_says_of_such_a_cell(small_run):
+    """A row costs the design, not one instance: widths that follow learned values (a weight
+    scale from max |w|) come from a seeded canonical instance, so a freshly initialized module
+    of the same design has the same op counts and latency but may differ in a few bits."""
+    _, result = small_run
+    row = result.table[(result.table["cell"] == "gru") & (result.table["target"] == "fpga")].iloc[0]
+    h, bits = int(row["hidden_size"]), int(row["act_bits"])
+    module = gatesim.build_cell("gru", 4, h, CellConfig(weight_bits=4, act_bits=bits))
+    graph = gatesim.trace(module, torch.zeros(1, 4), torch.zeros(1, h))
+    direct = estimate(graph, "fpga", steps=10, reuse_factor=int(row["reuse_factor"]))
+    assert {f"ops_{k}": v for k, v in graph.counts().items()} == {k: row[k] for k in row.index if k.startswith("ops_")}
+    assert row["latency_s"] == pytest.approx(direct.latency_s)
+    assert row["fpga_lut"] == pytest.approx(direct.resources["lut"], rel=0.05)
