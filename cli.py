@@ -383,7 +383,8 @@ def sweep(
     def go():
         with bar:
             return run_sweep(config, out, workers, scheduler, report=not no_report,
-                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+                             progress=lambda done, total, what: bar.update(task, completed=done, total=total,
+                                                                           description=what))
 
     try:
         result = run_guarded(go)
@@ -419,6 +420,61 @@ def report(
     for kind, path in files.items():
         typer.echo(f"  {kind:9s} {path}")
 
+
+
+@app.command()
+def train(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    task: str = typer.Option("adding", "--task", help="adding (sum of two marked values; MSE) or digits "
+                             "(scikit-learn's 8x8 digits, pixel by pixel; accuracy)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", "-T", help="Sequence length (adding: 2..10000, "
+                                          "default 100; digits: 64)."),
+    hidden_size: int = typer.Option(32, "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    epochs: int = typer.Option(10, "--epochs", "-e", help="Passes over the training set.", callback=_positive("epochs")),
+    seed: int = typer.Option(0, "--seed", help="Seeds the weights, the data and the batch order."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sequences per gradient step.",
+                                   callback=_positive("batch-size")),
+    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    train_size: int = typer.Option(10_000, "--train-size", help="Training sequences (digits: at most 1,437).",
+                                   callback=_positive("train-size")),
+    test_size: int = typer.Option(1_000, "--test-size", help="Test sequences (digits: at most 360).",
+                                  callback=_positive("test-size")),
+    out: Path = typer.Option(Path("reports/train"), "--out", "-o", help="Folder for the checkpoint (.pt) and its "
+                             "results (.json)."),
+    retrain: bool = typer.Option(False, "--retrain", help="Train even if --out holds a run with these settings."),
+    as_json: bool = JSON,
+):
+    """Quantization-aware training (Brevitas, CPU) of CELL plus a quantized readout on a
+    sequence task, then the test metric twice: from Brevitas' forward pass and from the
+    bit-accurate integer simulator. The two agree exactly (agree: true) when the simulator is
+    right. A run with the same settings already in --out is reused, not retrained."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from gatesim.cells import CellConfig
+    from gatesim.train.run import train_cached
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
+    job = bar.add_task(f"training {cell} on {task}", total=None)
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, gate_bits=gate_bits)
+        with bar:
+            return train_cached(out, retrain, lambda done, total: bar.update(job, completed=done, total=total),
+                                cell=cell, task=task, hidden_size=hidden_size, seq_len=seq_len, config=config,
+                                epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, train_size=train_size,
+                                test_size=test_size)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _tables().print_training(result)
 
 if __name__ == "__main__":
     sys.exit(app())

@@ -210,3 +210,28 @@ def print_sweep(result, summary: dict) -> None:
         console.print(table)
     for kind, path in result.files.items():
         console.print(f"  {kind:9s} {path}")
+
+
+def print_training(r: dict) -> None:
+    console = Console()
+    bits = "float" if r["weight_bits"] is None and r["act_bits"] is None else \
+        f"weights {r['weight_bits']} bits, activations {r['act_bits']} bits"
+    console.print(f"[bold]{r['cell']}[/bold] on {r['task']}  T={r['seq_len']} H={r['hidden_size']}  {bits}  "
+                  f"seed {r['seed']}, {r['epochs']} epochs" + ("  (cached run)" if r.get("cached") else
+                                                               f"  ({r['train_seconds']:.0f} s)"))
+    table = Table(title=f"test {r['metric']} ({r['test_size']:,} sequences)")
+    for column in ("epoch", "train loss", f"test {r['metric']}"):
+        table.add_column(column, justify="right")
+    for h in r["history"]:
+        table.add_row(str(h["epoch"]), f"{h['train_loss']:.4f}", f"{h['test_' + r['metric']]:.4f}")
+    console.print(table)
+    console.print(f"Brevitas forward:     {r['metric']} = {r['value_brevitas']:.6g}")
+    if r["value_simulator"] is None:
+        console.print("integer simulator:    - (a float cell has no integer datapath)")
+    else:
+        verdict = "[green]agree exactly[/green]" if r["agree"] else \
+            f"[red]DISAGREE in {r['mismatched_outputs']:,} outputs[/red]"
+        console.print(f"integer simulator:    {r['metric']} = {r['value_simulator']:.6g}  ({verdict})")
+    console.print(f"learning nothing:     {r['metric']} = {r['baseline']:.6g} (predict the training mean / "
+                  f"the commonest class)")
+    console.print(f"checkpoint: {r['checkpoint']}")

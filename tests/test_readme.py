@@ -14,4 +14,5 @@ def test_library_example_runs(monkeypatch):
     scope: dict = {}
     exec(compile(code, "README.md#library", "exec"), scope)
     assert scope["run"].brevitas["bit_exact"] is True
+    assert scope["trained"]["agree"] is True
     assert scope["result"].points > 0 and os.path.exists(scope["result"].files["html"])

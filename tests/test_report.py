@@ -23,6 +23,10 @@ CONFIG = {
              "steps": [10], "weight_bits": [4], "act_bits": [3, 4], "acc_bits": [None, 8]},
     "targets": {"cpu": {"mode": ["eager", "fused"]}, "fpga": {}, "ckks": {}, "tfhe": {}},
 }
+TRAINED = {**CONFIG, "name": "acc", "axes": {**CONFIG["axes"], "input_size": [2], "hidden_size": [4],
+                                             "acc_bits": [None]},
+           "targets": {"cpu": {}, "tfhe": {}},
+           "accuracy": {"task": "adding", "epochs": 1, "train_size": 32, "test_size": 8}}
 
 
 @pytest.fixture(scope="module")
@@ -51,17 +55,37 @@ class FigureDivs(HTMLParser):
             self.stack.pop()
 
 
-def test_report_renders_in_headless_chromium_without_console_errors(run):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("trained")
+    return out, sweep(parse(TRAINED), out, workers=1)
+
+
+@pytest.mark.parametrize("which", ["run", "trained"])
+def test_report_renders_in_headless_chromium_without_console_errors(which, request):
     require_chromium()
-    out, result = run
+    out, result = request.getfixturevalue(which)
     html = result.files["html"]
     text = html.read_text()
     assert not re.search(r'<script[^>]+src=', text), "the page must not load scripts from elsewhere"
     page = render(html, wait_ms=20000)
     assert page.console_errors == []
+    expected = [name for name in figures.FIGURES if name != "accuracy_pareto" or which == "trained"]
     divs = FigureDivs(figures.FIGURES)
     divs.feed(page.dom)
-    assert all(n > 0 for n in divs.svgs.values()), divs.svgs
+    assert all(divs.svgs[name] > 0 for name in expected), divs.svgs
+    assert ("accuracy_pareto" in divs.svgs and divs.svgs["accuracy_pareto"] > 0) == (which == "trained")
+
+
+def test_accuracy_summary_and_figure(trained):
+    out, result = trained
+    md = (out / "acc.md").read_text()
+    assert "## Accuracy on the adding task" in md and "| yes |" in md
+    fig = figures.accuracy_pareto(result.table)
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.x) for t in points) == int((result.table["feasible"] & result.table["accuracy"].notna()).sum())
+    assert figures.accuracy_pareto(result.table.drop(columns=[c for c in result.table if c.startswith("accuracy")])) \
+        is None
 
 
 def test_sweep_writes_every_file_and_the_report_command_rewrites_them(run, tmp_path):

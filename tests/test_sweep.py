@@ -83,6 +83,11 @@ def run_cli(*args: str, **kw) -> subprocess.CompletedProcess:
     ({"sampling": {"method": "random"}}, "sampling.samples: required with method random"),
     ({"sampling": {"method": "sobol"}}, "sampling.method"),
     ({"schema_version": 7}, "schema_version 7"),
+    ({"accuracy": {"task": "copy"}}, "accuracy.task: Input should be 'adding' or 'digits'"),
+    ({"accuracy": {"task": "adding", "epoch": 3}}, "accuracy.epoch: unknown field; allowed: task, seeds, epochs"),
+    ({"accuracy": {"task": "adding"}, "axes__input_size": [4]},
+     "axes.input_size: [4] with accuracy task adding, which feeds 2 feature(s) per step; use [2]"),
+    ({"accuracy": {"task": "digits"}, "axes__input_size": None}, "axes.steps: 10 with accuracy task digits"),
 ])
 def test_bad_config_names_file_field_and_allowed(tmp_path, changes, expected):
     path = write_config(tmp_path, config(**changes))
@@ -331,3 +336,24 @@ def test_library_sweep_rows_are_what_estimate_says_of_such_a_cell(small_run):
     assert {f"ops_{k}": v for k, v in graph.counts().items()} == {k: row[k] for k in row.index if k.startswith("ops_")}
     assert row["latency_s"] == pytest.approx(direct.latency_s)
     assert row["fpga_lut"] == pytest.approx(direct.resources["lut"], rel=0.05)
+
+
+def test_accuracy_objective_trains_each_design_once_and_reuses_the_runs(tmp_path):
+    data = config(axes__cell=["gru", "add_gru"], axes__input_size=None, axes__hidden_size=[4], axes__steps=[8],
+                  axes__act_bits=[4], targets={"cpu": {}, "ckks": {}},
+                  accuracy={"task": "adding", "seeds": [0, 1], "epochs": 1, "train_size": 64, "test_size": 16})
+    table = sweep(parse(data), tmp_path, workers=1, report=False).table
+    runs = sorted((tmp_path / "train").glob("*.pt"))
+    assert len(runs) == 2 * 2 * 2  # cells x (4-bit, and the float cell CKKS costs) x seeds
+    assert (table["input_size"] == 2).all() and (table["accuracy_seeds"] == 2).all()
+    quantized, ckks = table[table["target"] == "cpu"], table[table["target"] == "ckks"]
+    assert (quantized["accuracy_agree"] == True).all() and ckks["accuracy_agree"].isna().all()  # noqa: E712
+    # the row's value is the mean of its seeds' simulator values, read back from the saved runs
+    saved = [json.loads(p.with_suffix(".json").read_text()) for p in runs]
+    add4 = [r["value_simulator"] for r in saved if r["cell"] == "add_gru" and r["act_bits"] == 4]
+    row = quantized[quantized["cell"] == "add_gru"].iloc[0]
+    assert row["accuracy"] == pytest.approx(sum(add4) / 2) and row["accuracy_metric"] == "mse"
+    stamps = {p: p.stat().st_mtime_ns for p in runs}
+    again = sweep(parse(data), tmp_path, workers=1, report=False).table
+    assert {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "train").glob("*.pt"))} == stamps
+    pd.testing.assert_frame_equal(again, table)

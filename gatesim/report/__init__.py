@@ -25,8 +25,9 @@ PAGE = """<!DOCTYPE html>
 
 
 def render_html(table: pd.DataFrame, title: str, note: str = "") -> str:
-    divs = [f'<div class="figure">{make(table).to_html(full_html=False, include_plotlyjs=False, div_id=name)}</div>'
-            for name, make in FIGURES.items()]
+    figures = {name: make(table) for name, make in FIGURES.items()}
+    divs = [f'<div class="figure">{fig.to_html(full_html=False, include_plotlyjs=False, div_id=name)}</div>'
+            for name, fig in figures.items() if fig is not None]  # None: the table has no such data
     return PAGE.format(title=html.escape(title), note=html.escape(note), plotlyjs=get_plotlyjs(),
                        figures="\n".join(divs))
 

@@ -184,5 +184,48 @@ def bit_heatmaps(table: pd.DataFrame) -> go.Figure:
     return fig
 
 
+def accuracy_pareto(table: pd.DataFrame) -> go.Figure | None:
+    """Per target: each design's test metric (mean over seeds, bar = std) against its latency,
+    with each cell's Pareto front; the dashed line is what learning nothing scores."""
+    if "accuracy" not in table.columns:
+        return None
+    metric = table["accuracy_metric"].dropna().iloc[0]
+    sign = 1.0 if metric == "mse" else -1.0  # the front minimizes latency and (signed) error
+    ts = targets(table)
+    rows, cols = _grid(len(ts))
+    fig = make_subplots(rows, cols, subplot_titles=[f"{t}: test {metric} vs latency" for t in ts])
+    seen: dict[str, str] = {}
+    shown: set[str] = set()
+    for i, target in enumerate(ts):
+        r, c = divmod(i, cols)
+        sub = table[(table["target"] == target) & table["feasible"].astype(bool) & table["accuracy"].notna()]
+        sub = sub.assign(label=sub.apply(variant_label, axis=1)) if len(sub) else sub.assign(label=[])
+        for label, group in sub.groupby("label", sort=False):
+            color = _color(label, seen)
+            text = [f"{h}<br>test {metric} {a:.4g} ± {s:.2g} over {n} seed(s); Brevitas and simulator "
+                    f"{'agree' if g is True else 'DISAGREE' if g is False else '-'}"
+                    for h, a, s, n, g in zip(hover_text(group), group["accuracy"], group["accuracy_std"],
+                                             group["accuracy_seeds"], group["accuracy_agree"])]
+            fig.add_trace(go.Scatter(x=group["latency_s"], y=group["accuracy"], mode="markers", name=label,
+                                     legendgroup=label, showlegend=label not in shown, text=text,
+                                     hovertemplate="%{text}<extra></extra>", marker=dict(color=color, size=8),
+                                     error_y=dict(type="data", array=group["accuracy_std"], visible=True)),
+                          row=r + 1, col=c + 1)
+            shown.add(label)
+            front = group[pareto_mask(group["latency_s"], sign * group["accuracy"])].sort_values("latency_s")
+            fig.add_trace(go.Scatter(x=front["latency_s"], y=front["accuracy"], mode="lines", legendgroup=label,
+                                     showlegend=False, line=dict(color=color, width=2, shape="hv"),
+                                     hoverinfo="skip"), row=r + 1, col=c + 1)
+        if len(sub):
+            fig.add_hline(y=float(sub["accuracy_baseline"].mean()), line=dict(color="grey", dash="dash"),
+                          row=r + 1, col=c + 1)
+        fig.update_xaxes(type="log", title_text="latency (s)", row=r + 1, col=c + 1)
+        fig.update_yaxes(title_text=f"test {metric}", row=r + 1, col=c + 1)
+    better = "lower" if metric == "mse" else "higher"
+    fig.update_layout(title=f"Accuracy vs cost per target ({better} {metric} is better; dashed: learning nothing)",
+                      height=420 * rows, legend_title_text="cell")
+    return fig
+
+
 FIGURES = {"pareto": pareto, "ratio_vs_hidden": ratio_vs_hidden, "op_breakdown": op_breakdown,
-           "bit_heatmaps": bit_heatmaps}
+           "bit_heatmaps": bit_heatmaps, "accuracy_pareto": accuracy_pareto}

@@ -87,6 +87,26 @@ def infeasible(failed: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def accuracy_section(table: pd.DataFrame) -> list[str]:
+    """Each trained design once: its test metric over seeds, from the bit-accurate simulator."""
+    designs = table.drop_duplicates([c for c in DESIGN if c in table]).copy()
+    designs = designs[designs["accuracy"].notna()]
+    metric, task = designs["accuracy_metric"].iloc[0], designs["accuracy_task"].iloc[0]
+    agree = designs["accuracy_agree"]
+    out = pd.DataFrame({
+        "cell": designs.apply(variant_label, axis=1), "bits": designs.apply(bits_label, axis=1),
+        "H": designs["hidden_size"], "T": designs["steps"],
+        f"test {metric}": [f"{a:.4g} ± {s:.2g}" for a, s in zip(designs["accuracy"], designs["accuracy_std"])],
+        "seeds": designs["accuracy_seeds"], "per seed": designs["accuracy_per_seed"],
+        "simulator = Brevitas": ["yes" if g is True else "NO" if g is False else "- (float)" for g in agree],
+        "learning nothing": [f"{b:.4g}" for b in designs["accuracy_baseline"]]})
+    return [f"## Accuracy on the {task} task", "",
+            f"Test {metric} of each design after quantization-aware training (mean ± std over seeds), as "
+            "the bit-accurate integer simulator computes it; 'simulator = Brevitas' says whether Brevitas' "
+            "forward pass gave identical outputs on every seed. Float designs (what CKKS rows cost) have "
+            "no integer datapath and report Brevitas' value.", "", markdown_table(out), ""]
+
+
 def summary(table: pd.DataFrame, name: str, title: str) -> str:
     feasible = table["feasible"].astype(bool)
     designs = table.drop_duplicates([c for c in DESIGN if c in table])
@@ -101,6 +121,8 @@ def summary(table: pd.DataFrame, name: str, title: str) -> str:
         lines += [f"## {what}: add-gated / multiply-gated", "",
                   "Median over the other axes of the ratio between twin points (same sizes, bits, target "
                   "and parameters); below 1 the add-gated cell is cheaper.", "", markdown_table(grid), ""]
+    if "accuracy" in table.columns:
+        lines += accuracy_section(table)
     best = cheapest(table)
     if not best.empty:
         lines += ["## Fastest point of each cell per target (largest hidden size)", "", markdown_table(best), ""]

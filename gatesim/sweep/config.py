@@ -110,6 +110,22 @@ class Sampling(BaseModel):
     seed: int = 0
 
 
+class Accuracy(BaseModel):
+    """Train every design on a task (quantization-aware, one run per seed) and add its test
+    metric, from the bit-accurate simulator, to the design's rows. The sequence length is the
+    `steps` axis; the input size is the task's."""
+
+    model_config = ConfigDict(extra="forbid")
+    task: Literal["adding", "digits"]
+    seeds: list[int] = Field([0], min_length=1)
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    train_size: int = Field(10_000, ge=1)
+    test_size: int = Field(1_000, ge=1)
+    out: str | None = None  # checkpoints and results; default <sweep out>/train
+
+
 class SweepConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     schema_version: int
@@ -118,7 +134,11 @@ class SweepConfig(BaseModel):
     sampling: Sampling = Sampling()
     axes: Axes
     targets: dict[str, dict[str, list[Any]]] = Field(min_length=1)
+    accuracy: Accuracy | None = None
     path: Path | None = Field(None, exclude=True)  # the file it came from, for relative paths and errors
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"axes": Axes, "sampling": Sampling, "accuracy": Accuracy}
 
 
 def _describe(exc: ValidationError) -> str:
@@ -127,8 +147,8 @@ def _describe(exc: ValidationError) -> str:
         field = ".".join(str(p) for p in err["loc"] if not isinstance(p, int) or len(err["loc"]) == 1)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            parent = SweepConfig if len(err["loc"]) == 1 else Axes if err["loc"][0] == "axes" else Sampling
-            msg = f"unknown field; allowed: {', '.join(parent.model_fields.keys() - {'path'})}"
+            parent = SweepConfig if len(err["loc"]) == 1 else SECTIONS.get(err["loc"][0], SweepConfig)
+            msg = f"unknown field; allowed: {', '.join(f for f in parent.model_fields if f != 'path')}"
         elif err["type"] == "too_short":
             msg = "empty; give at least one value"
         elif err["type"] == "missing":
@@ -178,6 +198,24 @@ def _check_targets(cfg: SweepConfig, where: str) -> None:
                                        f"tables of at most {limit} bits: use 2..{limit} or drop the tfhe target")
 
 
+def _check_accuracy(cfg: SweepConfig, where: str) -> None:
+    """The task sets the input size; each `steps` value is a sequence length it must take."""
+    from gatesim.train.tasks import TASKS
+
+    task = TASKS[cfg.accuracy.task]
+    if "input_size" not in cfg.axes.model_fields_set:
+        cfg.axes.input_size = [task.input_size]
+    elif cfg.axes.input_size != [task.input_size]:
+        raise GatesimError(f"{where}: axes.input_size: {cfg.axes.input_size} with accuracy task {task.name}, "
+                           f"which feeds {task.input_size} feature(s) per step; use [{task.input_size}]")
+    lo, hi = task.seq_lens
+    bad = [t for t in cfg.axes.steps if not lo <= t <= hi]
+    if bad:
+        allowed = f"{lo}" if lo == hi else f"{lo}..{hi}"
+        raise GatesimError(f"{where}: axes.steps: {bad[0]} with accuracy task {task.name}, whose sequences "
+                           f"take {allowed} steps")
+
+
 def resolve_path(cfg: SweepConfig, value: str | Path) -> Path:
     path = Path(value)
     return path if path.is_absolute() or cfg.path is None else cfg.path.parent / path
@@ -195,6 +233,8 @@ def parse(data: dict[str, Any], where: str = "sweep config", path: Path | None =
     if cfg.sampling.method == "random" and cfg.sampling.samples is None:
         raise GatesimError(f"{where}: sampling.samples: required with method random")
     _check_targets(cfg, where)
+    if cfg.accuracy is not None:
+        _check_accuracy(cfg, where)
     try:  # every combination of cell options must make a CellConfig
         for bits in ("weight_bits", "act_bits", "gate_bits", "acc_bits"):
             for v in getattr(cfg.axes, bits):

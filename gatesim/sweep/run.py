@@ -9,11 +9,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
 from gatesim.errors import GatesimError
+from gatesim.sweep import accuracy
 from gatesim.sweep.cache import ResultCache, code_fingerprint, point_key
 from gatesim.sweep.config import SweepConfig, load_sweep, parse, resolve_path
 from gatesim.sweep.evaluate import CONFIG_FIELDS, evaluate, ignore_interrupts
@@ -22,7 +23,7 @@ from gatesim.sweep.results import read_results, to_frame, write_results
 
 CACHE_NAME = ".gatesim-cache.sqlite"
 TEMPLATE_FIELDS = ("cell", "batch", *CONFIG_FIELDS)  # points that share these share a traced template
-Progress = Callable[[int, int], None]  # (points done, points in all)
+Progress = Callable[[int, int, str], None]  # (done, in all, what is being done)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -80,28 +81,43 @@ def executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _compute(todo: list[tuple[str, dict]], cache: ResultCache, workers: int, scheduler: str | None,
-             progress: Progress, done: int, total: int) -> None:
-    if not todo:
+def run_jobs(fn: Callable[[Any], Any], jobs: list, workers: int, scheduler: str | None,
+             on_result: Callable[[Any], None]) -> None:
+    """fn(job) for every job, here (one worker, no scheduler) or on the pool / cluster;
+    on_result sees each result as it arrives. Ctrl-C cancels what has not started."""
+    if not jobs:
         return
     if workers == 1 and not scheduler:  # in-process: nothing to start, easiest to debug
-        for batch in _batches(todo, 1):
-            cache.put(evaluate(batch))
-            done += len(batch)
-            progress(done, total)
+        for job in jobs:
+            on_result(fn(job))
         return
     with executor(workers, scheduler) as pool:
-        futures = [pool.submit(evaluate, batch) for batch in _batches(todo, workers)]
+        futures = [pool.submit(fn, job) for job in jobs]
         try:
             for future in as_completed(futures):
-                rows = future.result()
-                cache.put(rows)
-                done += len(rows)
-                progress(done, total)
+                on_result(future.result())
         except BaseException:
             for f in futures:
                 f.cancel()
             raise
+
+
+def _with_accuracy(cfg: SweepConfig, table: pd.DataFrame, pts: list[dict], out: Path, workers: int,
+                   scheduler: str | None, progress: Progress) -> pd.DataFrame:
+    per_point, todo = accuracy.jobs(cfg, pts, out)
+    results: dict[str, dict] = {}
+
+    def collect(result: tuple[str, dict]) -> None:
+        results[result[0]] = result[1]
+        progress(len(results), len(todo), "training")
+
+    progress(0, len(todo), "training")
+    try:
+        run_jobs(accuracy.train_job, todo, workers, scheduler, collect)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted while training: {len(results)} of {len(todo)} runs are saved in "
+                          f"{accuracy.checkpoint_dir(cfg, out)}; run the same command again to resume") from None
+    return pd.concat([table, accuracy.columns(per_point, results, cfg.accuracy.task)], axis=1)
 
 
 def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None, workers: int | None = None,
@@ -116,7 +132,7 @@ def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise GatesimError(f"workers={workers}: must be >= 1")
-    progress = progress or (lambda done, total: None)
+    progress = progress or (lambda done, total, what: None)
 
     # 1. expand the design space; profiles resolve against the sweep file
     pts = expand(cfg)
@@ -131,24 +147,35 @@ def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None
         have = cache.keys()
         todo = [(k, p) for k, p in keyed if k not in have]
         cached = len(keyed) - len(todo)
-        progress(cached, len(keyed))
+        progress(cached, len(keyed), "costing")
         t1 = time.perf_counter()
         # 3. cost the rest, saving each finished batch as it arrives
+        done = [cached]
+
+        def save(rows: list) -> None:
+            cache.put(rows)
+            done[0] += len(rows)
+            progress(done[0], len(keyed), "costing")
+
         try:
-            _compute(todo, cache, workers, scheduler, progress, cached, len(keyed))
+            run_jobs(evaluate, _batches(todo, workers), workers, scheduler, save)
         except KeyboardInterrupt:
             saved = len(cache.keys() & {k for k, _ in keyed})
             raise Interrupted(f"interrupted: {saved} of {len(keyed)} points are saved in "
                               f"{cache.path}; run the same command again to resume") from None
         t2 = time.perf_counter()
-        # 4. the table in sweep order, written whole
+        # 4. the table in sweep order
         table = to_frame(cache.get([k for k, _ in keyed]))
     finally:
         cache.close()
+    # 5. the accuracy objective: train each design (runs are saved as they finish)
+    if cfg.accuracy is not None:
+        table = _with_accuracy(cfg, table, [p for _, p in keyed], out, workers, scheduler, progress)
+    t2b = time.perf_counter()
     files = write_results(table, out, cfg.name)
     table = read_results(files["parquet"])  # the table as anyone reading the file sees it
     t3 = time.perf_counter()
-    seconds = {"expand": t1 - t0, "compute": t2 - t1, "write": t3 - t2}
+    seconds = {"expand": t1 - t0, "compute": t2 - t1, "train": t2b - t2, "write": t3 - t2b}
     if report:
         from gatesim.report import write_report
 
