@@ -12,11 +12,13 @@ from gatesim.costs.cells import COUNTERPART
 from gatesim.counting import template
 from gatesim.errors import GatesimError
 from gatesim.ops import KINDS
+from gatesim.sweep.config import ADD_GATED_ONLY
+from gatesim.sweep.points import BITS
 from gatesim.trace import OpGraph
 
 DESIGN = ("cell", "input_size", "hidden_size", "steps", "batch", "weight_bits", "act_bits", "gate_bits",
           "acc_bits", "inhibit", "candidate_act", "theta")
-CONFIG_FIELDS = ("weight_bits", "act_bits", "gate_bits", "acc_bits", "inhibit", "candidate_act", "theta")
+CONFIG_FIELDS = (*BITS, *ADD_GATED_ONLY)
 
 
 def ignore_interrupts() -> None:
@@ -30,9 +32,13 @@ def cell_config(point: dict[str, Any]) -> CellConfig:
     return CellConfig(**{k: point[k] for k in CONFIG_FIELDS if point[k] is not None or k.endswith("_bits")})
 
 
-def _graph(point: dict[str, Any], config: CellConfig) -> OpGraph:
+def _graph(point: dict[str, Any], config: CellConfig, graphs: dict[tuple, OpGraph]) -> OpGraph:
+    """The point's op graph under `config`, built once per batch (targets share it)."""
     i, h, b = point["input_size"], point["hidden_size"], point["batch"]
-    return template(point["cell"], i, h, config, b).at(i, h, b)
+    key = (point["cell"], config, i, h, b)
+    if key not in graphs:
+        graphs[key] = template(point["cell"], i, h, config, b).at(i, h, b)
+    return graphs[key]
 
 
 def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +51,8 @@ def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _figures(graph: OpGraph, point: dict[str, Any], config: CellConfig) -> dict[str, Any]:
+def _figures(graph: OpGraph, point: dict[str, Any], config: CellConfig,
+             graphs: dict[tuple, OpGraph]) -> dict[str, Any]:
     """What the graph alone says: op counts by kind, depths, widths and the overflow flag."""
     row: dict[str, Any] = {f"ops_{k}": n for k, n in graph.counts().items()}
     row.update({f"depth_{k}": v for k, v in graph.depth().items()})
@@ -53,7 +60,7 @@ def _figures(graph: OpGraph, point: dict[str, Any], config: CellConfig) -> dict[
     row["widest_product_bits"] = max(products, default=0)
     needed = graph.accumulator_bits()
     if config.acc_bits is not None:  # proven need of the same cell with wide accumulators
-        needed = _graph(point, config.model_copy(update={"acc_bits": None})).accumulator_bits()
+        needed = _graph(point, config.model_copy(update={"acc_bits": None}), graphs).accumulator_bits()
     row["acc_bits_needed"] = needed
     row["acc_overflow_possible"] = config.acc_bits is not None and needed > config.acc_bits
     return row
@@ -71,11 +78,8 @@ def evaluate_point(point: dict[str, Any], graphs: dict[tuple, OpGraph] | None = 
         row["profile"] = Path(params["profile"]).name
     try:
         config = cell_config(point)
-        key = (cell, config, point["input_size"], point["hidden_size"], point["batch"])
-        if key not in graphs:
-            graphs[key] = _graph(point, config)
-        graph = graphs[key]
-        row.update(_figures(graph, point, config))
+        graph = _graph(point, config, graphs)
+        row.update(_figures(graph, point, config, graphs))
         est = estimate(graph, target, steps=point["steps"], **params)
     except GatesimError as exc:
         row.update(feasible=False, error=str(exc))

@@ -13,6 +13,7 @@ from typing import Callable
 
 import torch
 
+from gatesim.calibrate.cpu import best_seconds
 from gatesim.cells import CellConfig, build_cell
 from gatesim.costs import estimate
 from gatesim.counting import template
@@ -34,13 +35,7 @@ def step_seconds(step: Callable[[], object], budget_s: float = 0.5, repeats: int
         calls += 1
     once = max((time.perf_counter() - start) / calls, 1e-7)
     inner = max(3, int(budget_s / repeats / once))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            step()
-        best = min(best, (time.perf_counter() - start) / inner)
-    return best
+    return best_seconds(step, inner=inner, repeats=repeats, warmup=0)  # warmed up above
 
 
 def measure(cell: str, input_size: int, hidden: int, batch: int, mode: str, seed: int = 0) -> float:
