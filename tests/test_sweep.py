@@ -254,7 +254,8 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
 # ----------------------------------------------------------------------------- interrupts
 
 
-BIG = config(axes__hidden_size={"start": 8, "stop": 400, "step": 8}, axes__input_size=[8, 16],
+# big enough that an interrupt after the first saved batch lands well before the last one
+BIG = config(axes__hidden_size={"start": 8, "stop": 800, "step": 8}, axes__input_size=[8, 16],
              targets={"cpu": {}, "fpga": {}, "tfhe": {}})
 
 
@@ -282,7 +283,7 @@ def test_interrupted_sweep_resumes_to_the_identical_table(tmp_path, big_referenc
     deadline = time.time() + 300
     while _rows_saved(out / ".gatesim-cache.sqlite") == 0:
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(0.05)
+        time.sleep(0.01)
     if how == signal.SIGKILL:  # the whole process group: the parent and its pool
         os.killpg(proc.pid, signal.SIGKILL)
     else:
