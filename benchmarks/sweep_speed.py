@@ -25,7 +25,8 @@ import torch
 
 import gatesim
 from gatesim.cells import CellConfig, build_cell
-from gatesim.sweep import parse, sweep
+from gatesim import sweep
+from gatesim.sweep import parse
 
 CONFIG = {
     "schema_version": 1, "name": "speed",

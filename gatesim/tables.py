@@ -61,9 +61,14 @@ def registers(o: dict) -> str:
 
 def print_estimate(r: dict) -> None:
     console = Console()
+    from gatesim.costs import get
+
     head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
-    if r["target"] == "cpu":
-        head += f"  mode {r['mode']}" + (f", profile {r['profile']}" if r["profile"] else ", no profile (SIMD theory)")
+    params = get(r["target"]).sweep_params
+    shown = [f"{k.replace('_', ' ')} {r[k]}" for k in params if r.get(k) is not None]
+    if "profile" in params and r.get("profile") is None:
+        shown.append("no profile (the cost file's own figures)")
+    head += "  " + ", ".join(shown) if shown else ""
     console.print(f"[bold]{head}[/bold]")
     console.print(f"energy {r['energy_pj']:,.1f} pJ   latency {r['latency_s'] * 1e6:,.3f} us")
     ratio = r["add_vs_mul"]
@@ -91,65 +96,6 @@ def print_estimate(r: dict) -> None:
 
 def fmt_ratio(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def print_ckks_validation(r: dict) -> None:
-    table = Table(title="CKKS model vs TenSEAL, one cell step (polynomial activations)")
-    for col in ("cell", "H", "N", "depth model", "depth TenSEAL", "predicted s", "measured s", "ratio"):
-        table.add_column(col, justify="left" if col == "cell" else "right")
-    for row in r["rows"]:
-        measured = row["measured_s"]
-        table.add_row(row["cell"], str(row["hidden_size"]), str(row["poly_modulus_degree"]), str(row["depth_predicted"]),
-                      str(row["depth_measured"]), f"{row['predicted_s']:.3f}", "-" if measured is None else f"{measured:.3f}",
-                      "-" if measured is None else f"{row['predicted_s'] / measured:.2f}")
-    Console().print(table)
-
-
-def print_tfhe_validation(r: dict) -> None:
-    console = Console()
-    rows = Table(title="TFHE model vs concrete-python, one cell step")
-    for col in ("cell", "H", "bits", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio", "output = simulator"):
-        rows.add_column(col, justify="left" if col == "cell" else "right")
-    for row in r["rows"]:
-        if "error" in row:
-            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), "-", "-", "-", "-", "-",
-                         row["error"][:60])
-            continue
-        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["pbs_predicted"]),
-                     str(row["pbs_compiler"]), f"{row['predicted_s']:.3f}", f"{row['measured_s']:.3f}",
-                     f"{row['predicted_s'] / row['measured_s']:.2f}", "yes" if row["output_matches_simulator"] else "NO")
-    console.print(rows)
-    pairs = Table(title="add-gated / multiply-gated")
-    for col in ("pair", "H", "bits", "PBS model", "PBS compiler", "time predicted", "time measured"):
-        pairs.add_column(col, justify="left" if col == "pair" else "right")
-    for p in r["add_vs_mul"]:
-        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), f"{p['pbs_predicted_ratio']:.2f}",
-                      f"{p['pbs_compiler_ratio']:.2f}", f"{p['predicted_time_ratio']:.2f}", f"{p['measured_time_ratio']:.2f}")
-    console.print(pairs)
-
-
-def print_validation(r: dict) -> None:
-    console = Console()
-    rows = Table(title="CPU model: predicted vs measured seconds per step")
-    for col in ("cell", "H", "mode", "predicted us", "measured us", "ratio"):
-        rows.add_column(col, justify="left" if col in ("cell", "mode") else "right")
-    for row in r["rows"]:
-        ok = 0.67 <= row["ratio"] <= 1.5
-        rows.add_row(row["cell"], str(row["hidden_size"]), row["mode"], f"{row['predicted_s'] * 1e6:,.1f}",
-                     f"{row['measured_s'] * 1e6:,.1f}", f"{row['ratio']:.2f}" + ("" if ok else " !"))
-    console.print(rows)
-    pairs = Table(title="add-gated / multiply-gated time")
-    for col in ("pair", "H", "mode", "predicted", "measured", "off by"):
-        pairs.add_column(col, justify="left" if col in ("pair", "mode") else "right")
-    for p in r["add_vs_mul"]:
-        off = p["predicted_ratio"] / p["measured_ratio"] - 1
-        pairs.add_row(p["pair"], str(p["hidden_size"]), p["mode"], f"{p['predicted_ratio']:.2f}",
-                      f"{p['measured_ratio']:.2f}", f"{off:+.0%}" + ("" if abs(off) <= 0.2 else " !"))
-    console.print(pairs)
-    within = all(0.67 <= row["ratio"] <= 1.5 for row in r["rows"])
-    close = all(abs(p["predicted_ratio"] / p["measured_ratio"] - 1) <= 0.2 for p in r["add_vs_mul"])
-    console.print(f"every ratio in 0.67..1.5: {'yes' if within else 'NO'}; every add/mul ratio within 20%: "
-                  f"{'yes' if close else 'NO'}")
 
 
 def print_side_by_side(results: list[dict]) -> None:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gatesim.cells import CELLS, CellConfig, Sequence
+from gatesim.cells import CELLS, CellConfig, Sequence, build_cell
 from gatesim.cells.layers import inhibit
 
 B, T, I, H = 3, 7, 5, 6
@@ -20,7 +20,7 @@ def _copy_torch_weights(cell, ref):
 def test_unquantized_cells_match_torch(name, ref_cls):
     torch.manual_seed(0)
     ref = ref_cls(I, H, batch_first=True)
-    cell = CELLS[name](I, H, CellConfig.unquantized())
+    cell = build_cell(name, I, H, CellConfig.unquantized())
     _copy_torch_weights(cell, ref)
     x = torch.randn(B, T, I)
     state = tuple(torch.randn(B, H) for _ in range(cell.n_states))
@@ -43,7 +43,7 @@ def test_inhibit_shrinks_toward_zero():
 
 def test_add_gru_closed_update_gate_keeps_state():
     """z = 0 keeps h fully and relu(theta - z) = theta >= |n| blocks the candidate."""
-    cell = CELLS["add_gru"](I, H, CellConfig.unquantized(theta=1.0))
+    cell = build_cell("add_gru", I, H, CellConfig.unquantized(theta=1.0))
     with torch.no_grad():
         for lin in (cell.input_linear, cell.hidden_linear):
             lin.weight.zero_()
@@ -57,7 +57,7 @@ def test_add_gru_closed_update_gate_keeps_state():
 @pytest.mark.parametrize("bits", [2, 4, 8])
 def test_quantized_cells_stay_on_their_grid(name, bits):
     torch.manual_seed(1)
-    cell = CELLS[name](I, H, CellConfig(weight_bits=bits, act_bits=bits))
+    cell = build_cell(name, I, H, CellConfig(weight_bits=bits, act_bits=bits))
     out, final = Sequence(cell)(torch.rand(B, T, I) * 2 - 1)
     step = 2.0 ** -(bits - 1)  # state quantizer: [-1, 1) in 2^(bits-1) steps per unit
     ints = out / step

@@ -3,7 +3,7 @@ import pytest
 
 from gatesim import CellConfig, GatesimError
 from gatesim.costs import estimate
-from gatesim.counting import template
+from gatesim.pipeline import template
 
 ts = pytest.importorskip("tenseal")
 

@@ -108,7 +108,7 @@ def test_ckks_estimate_and_validate():
     assert out["add_vs_mul"]["pair"] == "add_lstm/lstm"
     r = run("estimate", "gru", "--target", "ckks", "-i", "4", "-H", "4", "--poly-modulus-degree", "4096")
     assert r.exit_code == 2 and "pass --insecure" in r.stderr
-    r = run("validate", "ckks", "--profile", "configs/calibration/ckks-vm.json", "--cell", "gru", "-H", "2", "--json")
+    r = run("validate", "ckks", "--profile", "ckks-vm", "--cell", "gru", "-H", "2", "--json")
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.stdout)["rows"]
     assert {"cell", "hidden_size", "depth_predicted", "depth_measured", "predicted_s", "measured_s"} <= row.keys()

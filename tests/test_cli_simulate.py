@@ -71,3 +71,18 @@ def test_unsupported_module_names_the_node():
     r = run("simulate", "module:tests.user_cells:elman", "-i", "3", "-H", "4")
     assert r.exit_code == 2
     assert "node 'wx'" in r.stderr and "bias" in r.stderr
+
+
+def test_acc_bits_is_the_accumulator_register_in_counting_and_simulation_alike():
+    """One meaning: the width the sums are kept in. Counting shows it, the simulator narrows
+    to it, and the bias quantizer (32 bits on the accumulator grid) does not depend on it."""
+    from gatesim.cells import CellConfig, build_cell
+    from gatesim.pipeline import graph_at, simulate_cell
+
+    narrow = CellConfig(weight_bits=4, act_bits=4, acc_bits=9)
+    assert graph_at("gru", 4, 8, 1, narrow).accumulator_bits() == 9
+    assert graph_at("gru", 4, 8, 1, CellConfig(weight_bits=4, act_bits=4)).accumulator_bits() > 9
+    run = simulate_cell("gru", 4, 8, steps=6, batch=4, config=narrow)
+    assert run["options"]["acc_bits"] == 9 and run["overflow"]["acc_bits"] == 9
+    assert all(n["register_bits"] == 9 for n in run["overflow"]["nodes"] if n["kind"] == "mac")
+    assert build_cell("gru", 4, 8, narrow).q.bias.bit_width == 32

@@ -9,12 +9,12 @@ import gatesim
 from gatesim import CellConfig, GatesimError
 from gatesim.costs import estimate
 from gatesim.costs import config as cost_config
-from gatesim.costs.cells import estimate_cell
-from gatesim.counting import template
+from gatesim.costs.config import COSTS_DIR
+from gatesim.pipeline import estimate_cell, template
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU = yaml.safe_load((ROOT / "configs/costs/cpu.yaml").read_text())
-FPGA = yaml.safe_load((ROOT / "configs/costs/fpga.yaml").read_text())
+CPU = yaml.safe_load((COSTS_DIR / "cpu.yaml").read_text())
+FPGA = yaml.safe_load((COSTS_DIR / "fpga.yaml").read_text())
 
 
 def graph(cell, i=8, h=16, config=None, batch=1):
@@ -30,7 +30,7 @@ def test_every_number_in_the_cost_configs_has_a_source(name):
             for key, value in node.items():
                 yield from leaves(value, f"{path}.{key}")
 
-    data = yaml.safe_load((ROOT / f"configs/costs/{name}.yaml").read_text())
+    data = yaml.safe_load((COSTS_DIR / f"{name}.yaml").read_text())
     found = list(leaves(data))
     assert found
     assert all(len(leaf["source"]) > 10 and leaf["value"] > 0 for _, leaf in found)
@@ -135,12 +135,12 @@ def test_bad_parameters_are_named(target, params, message):
 
 
 def test_malformed_cost_yaml_names_file_and_key(tmp_path, monkeypatch):
-    broken = yaml.safe_load((ROOT / "configs/costs/cpu.yaml").read_text())
+    broken = yaml.safe_load((COSTS_DIR / "cpu.yaml").read_text())
     broken["energy"]["float32_add_pj"]["value"] = -1
     del broken["latency"]["clock_hz"]
     (tmp_path / "costs").mkdir()
     (tmp_path / "costs" / "cpu.yaml").write_text(yaml.safe_dump(broken))
-    monkeypatch.setattr(cost_config, "CONFIG_DIR", tmp_path)
+    monkeypatch.setattr(cost_config, "COSTS_DIR", tmp_path / "costs")
     with pytest.raises(GatesimError, match=r"cpu.yaml: .*energy.float32_add_pj.value.*greater than 0.*"
                                            r"latency.clock_hz: Field required"):
         estimate(graph("gru"), "cpu")

@@ -13,7 +13,9 @@ import pytest
 
 from gatesim.report import figures
 from gatesim.report.compare import pareto_mask, ratios
-from gatesim.sweep import parse, read_results, sweep
+from gatesim import sweep
+from gatesim.results import read_results
+from gatesim.sweep import parse
 from tests.browser import render, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -229,7 +229,7 @@ def test_gate_products_need_double_width_only_in_multiply_gated_cells(bits):
 
 def test_brevitas_quant_lstm_and_quant_rnn_are_simulated_bit_exactly():
     quant = dict(weight_quant=weight_quant(6), io_quant=signed_act_quant(8, 1.0),
-                 gate_acc_quant=signed_act_quant(8, 4.0), bias_quant=bias_quant(None, True))
+                 gate_acc_quant=signed_act_quant(8, 4.0), bias_quant=bias_quant(True))
     lstm_extra = dict(sigmoid_quant=unsigned_act_quant(8, 1.0), tanh_quant=signed_act_quant(8, 1.0),
                       cell_state_quant=signed_act_quant(8, 4.0))
     x = np.random.default_rng(0).uniform(-1, 1, (3, 6, 5))
@@ -309,7 +309,7 @@ class DividesByThree(OneLinear):
 
 
 @pytest.mark.parametrize("module, message", [
-    (FloatLinear(), "node 'lin': no simulation rule for call_module Linear"),
+    (FloatLinear(), "node 'lin': a float torch.nn.Linear has no quantizers"),
     (UnquantizedSigmoid(4, 4), "node 'add'.*real-valued output of sigmoid"),
     (DividesByThree(4, 4), "node 'truediv': division by 3 is not a shift"),
 ])

@@ -20,9 +20,12 @@ import yaml
 import gatesim
 from gatesim.cells import CellConfig
 from gatesim.costs import estimate
-from gatesim.costs.cells import estimate_cell
+from gatesim.costs.config import PROFILES_DIR
+from gatesim.pipeline import estimate_cell
 from gatesim.errors import GatesimError
-from gatesim.sweep import load_sweep, parse, read_results, sweep
+from gatesim import sweep
+from gatesim.results import read_results
+from gatesim.sweep import load_sweep, parse
 from gatesim.sweep.points import points
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -221,7 +224,7 @@ def test_rerun_computes_nothing_and_gives_the_same_table(small_run):
 
 def test_a_changed_cost_input_recomputes_only_what_it_touches(small_run, tmp_path):
     out, first = small_run
-    profile = ROOT / "configs" / "calibration" / "cpu-vm.json"
+    profile = PROFILES_DIR / "cpu-vm.json"
     data = config(targets={"cpu": {"mode": ["eager"], "profile": [str(profile)]}, "fpga": {"reuse_factor": [1, 2]}})
     result = sweep(parse(data), out, workers=1, report=False)
     cpu = result.table["target"] == "cpu"

@@ -6,7 +6,7 @@ import torch
 
 from gatesim import CellConfig, GatesimError, build_cell
 from gatesim.costs import estimate
-from gatesim.counting import template
+from gatesim.pipeline import template
 from gatesim.simulate import SimOptions, Simulator
 
 fhe = pytest.importorskip("concrete.fhe")

@@ -90,7 +90,7 @@ class _Half(torch.nn.Module):
 
 
 def test_template_refuses_shapes_that_are_not_affine_in_the_sizes():
-    from gatesim.counting import count
+    from gatesim.pipeline import count
 
     with pytest.raises(GatesimError, match="not affine"):
         count(_Half, 3, 10)

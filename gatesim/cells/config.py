@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Bits = Optional[int]
 BITS_FIELD = dict(ge=2, le=32)
+BITS = ("weight_bits", "act_bits", "gate_bits", "acc_bits")  # the widths a design sets
+VARIANT_AXES = ("inhibit", "candidate_act", "theta")  # shape only the add-gated cells
 
 
 class CellConfig(BaseModel):
@@ -20,7 +22,8 @@ class CellConfig(BaseModel):
 
     weight_bits: Bits = Field(8, **BITS_FIELD, description="weight width (signed, narrow range)")
     act_bits: Bits = Field(8, **BITS_FIELD, description="activation and state width (signed)")
-    acc_bits: Bits = Field(None, **BITS_FIELD, description="accumulator width; None = what the reduction needs")
+    acc_bits: Bits = Field(None, **BITS_FIELD, description="accumulator register width (sums of products "
+                           "and their bias); None = what the sums provably need, narrower wraps or saturates")
     gate_bits: Bits = Field(None, **BITS_FIELD, description="gate output width (unsigned); None = act_bits")
     input_range: float = Field(1.0, gt=0, description="|x| the input quantizer covers")
     state_range: float = Field(1.0, gt=0, description="|h| the hidden-state quantizer covers")

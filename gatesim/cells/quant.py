@@ -12,7 +12,7 @@ from brevitas.quant.scaled_int import IntBias
 
 from gatesim.cells.config import CellConfig
 
-DEFAULT_BIAS_BITS = 32  # bias on the accumulator grid when no accumulator width is set
+BIAS_BITS = 32  # bias on the accumulator grid, as wide as any accumulator it joins
 
 
 @lru_cache(maxsize=None)
@@ -42,12 +42,12 @@ def unsigned_act_quant(bits: int | None, max_val: float):
 
 
 @lru_cache(maxsize=None)
-def bias_quant(bits: int | None, quantized: bool):
-    """Bias on the accumulator grid (scale = input scale x weight scale)."""
+def bias_quant(quantized: bool):
+    """Bias on the accumulator grid (scale = input scale x weight scale). Its register is the
+    accumulator's (`acc_bits` narrows both, in counting and simulation alike)."""
     if not quantized:
         return None
-    width = bits if bits is not None else DEFAULT_BIAS_BITS
-    return type(f"Int{width}Bias", (IntBias,), {"bit_width": width})
+    return type(f"Int{BIAS_BITS}Bias", (IntBias,), {"bit_width": BIAS_BITS})
 
 
 class Quantizers:
@@ -56,7 +56,7 @@ class Quantizers:
     def __init__(self, cfg: CellConfig):
         a, g = cfg.act_bits, cfg.effective_gate_bits
         self.weight = weight_quant(cfg.weight_bits)
-        self.bias = bias_quant(cfg.acc_bits, cfg.weight_bits is not None and a is not None)
+        self.bias = bias_quant(cfg.weight_bits is not None and a is not None)
         self.input = signed_act_quant(a, cfg.input_range)
         self.state = signed_act_quant(a, cfg.state_range)
         self.cell = signed_act_quant(a, cfg.cell_range)

@@ -16,19 +16,20 @@ ciphertext (slot packing of the hidden vector).
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import networkx as nx
 from pydantic import Field
 
-from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
+from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
+from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
+from gatesim.costs.targets import PROFILE_OPTION, Option, Target, register
 from gatesim.errors import GatesimError
-from gatesim.trace.opgraph import OpGraph
+from gatesim.ops import ADDITIONS, MEMORY, MULTIPLICATIVE, NONLINEAR, PRODUCTS, RESCALES, WEIGHTED_SUMS
 
-POLY = ("relu", "max", "sigmoid", "tanh", "lut")
-LEVELLED = ("mac", "mul", "mul_const")
+if TYPE_CHECKING:
+    from gatesim.trace.opgraph import OpGraph
+
 BASE_N = 8192
 
 
@@ -78,7 +79,7 @@ class CkksParams(Strict):
     matvec: Literal["diagonal", "bsgs"] = "diagonal"
     poly_modulus_degree: int | None = None  # force N (checked against 128-bit security)
     insecure: bool = False
-    profile: Path | None = None
+    profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
 
 
@@ -94,13 +95,34 @@ def levels(graph: OpGraph, degree: int) -> tuple[int, dict[int, int]]:
     for n in nx.topological_sort(graph.graph):
         kind = graph.graph.nodes[n]["op"].kind
         start[n] = max((end[p] for p in graph.graph.predecessors(n)), default=0)
-        end[n] = start[n] + (1 if kind in LEVELLED else poly_depth(degree) if kind in POLY else 0)
+        end[n] = start[n] + (1 if kind in PRODUCTS else poly_depth(degree) if kind in NONLINEAR else 0)
     return max(end.values(), default=0), start
 
 
-class CkksModel:
-    name = "ckks"
+def _matvec(o, batch: int, gate: int | None, matvec: str, slots: int) -> dict[str, int]:
+    """One vector-matrix product per batch row and output gate block."""
+    outputs = o.count // max(o.reduction, 1) // batch
+    products = batch * (max(1, outputs // gate) if gate else 1)
+    if matvec == "diagonal":  # a rotation, product and add per input element
+        return {"mm_inputs": products * o.reduction}
+    baby = math.ceil(math.sqrt(o.reduction))  # baby-step giant-step: ~2 sqrt(n) rotations, n products, adds
+    return {"rotation": products * (baby + math.ceil(o.reduction / baby)),
+            "ct_pt": products * o.reduction, "add": products * o.reduction}
 
+
+# Per kind: ciphertext operations of one op node, given (op, batch, gate size, matvec, slots).
+# Rescales cost nothing: CKKS computes on approximate reals, and memory traffic is not timed.
+PRICES: dict[str, Callable[..., dict[str, int]]] = per_kind(
+    (WEIGHTED_SUMS, _matvec),
+    (MULTIPLICATIVE, lambda o, batch, gate, matvec, slots: {"ct_ct": math.ceil(o.count / slots)}),
+    (PRODUCTS - WEIGHTED_SUMS - MULTIPLICATIVE, lambda o, batch, gate, matvec, slots: {"ct_pt": math.ceil(o.count / slots)}),
+    (NONLINEAR, lambda o, batch, gate, matvec, slots: {"poly": math.ceil(o.count / slots)}),
+    (ADDITIONS, lambda o, batch, gate, matvec, slots: {"add": math.ceil(o.count / slots)}),
+    (RESCALES | MEMORY, lambda o, batch, gate, matvec, slots: {}),
+)
+
+
+class CkksModel:
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(CkksParams, "ckks", params)
         costs = load(CkksCosts, "ckks")
@@ -131,26 +153,8 @@ class CkksModel:
         for nid, data in graph.graph.nodes(data=True):
             o = data["op"]
             op_s = op_at(primes - start[nid])  # an op works on the primes left at its level
-            cts = math.ceil(o.count / slots)  # the batch's values packed into the slots
-            if o.kind == "mac":  # one vector-matrix product per batch row and gate block
-                outputs = o.count // max(o.reduction, 1) // batch
-                products = batch * (max(1, outputs // gate) if gate else 1)
-                if p.matvec == "diagonal":  # a rotation, product and add per input element
-                    counts = {"mm_inputs": products * o.reduction}
-                else:  # baby-step giant-step: about 2 sqrt(n) rotations, n products and adds
-                    baby = math.ceil(math.sqrt(o.reduction))
-                    counts = {"rotation": products * (baby + math.ceil(o.reduction / baby)),
-                              "ct_pt": products * o.reduction, "add": products * o.reduction}
-            elif o.kind == "mul":
-                counts = {"ct_ct": cts}
-            elif o.kind == "mul_const":
-                counts = {"ct_pt": cts}
-            elif o.kind in POLY:
-                counts = {"poly": cts}
-            elif o.kind == "add":
-                counts = {"add": cts}
-            else:
-                counts = {}
+            # elementwise ops: the batch's values packed into the slots
+            counts = price_of("ckks", PRICES, o.kind, data["fx_node"])(o, batch, gate, p.matvec, slots)
             seconds = sum(n_ops * (poly_seconds(op_s, degree) if k == "poly" else op_s[k])
                           for k, n_ops in counts.items())
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "level": start[nid],
@@ -208,3 +212,18 @@ def ring_for(depth: int, costs: CkksCosts) -> int | None:
     bits = 2 * costs.chain.outer_prime_bits.value + depth * costs.chain.scale_bits.value
     fitting = [int(n) for n, v in costs.security.max_modulus_bits.items() if v.value >= bits]
     return min(fitting) if fitting else None
+
+
+TARGET = register(Target(
+    name="ckks", model=CkksModel(), params=CkksParams,
+    summary="levelled HE (TenSEAL/SEAL-like): depth, ring size at 128-bit security, time per ciphertext op",
+    options=(PROFILE_OPTION,
+             Option("poly_degree", "--poly-degree", "degree of the sigmoid/tanh/ReLU polynomials (default 3)", int),
+             Option("poly_modulus_degree", "--poly-modulus-degree",
+                    "ring size N (default: the smallest holding the depth at 128-bit security)", int),
+             Option("insecure", "--insecure", "accept an N below 128-bit security for its chain", bool),
+             Option("matvec", "--matvec", "matrix-vector method, diagonal (default, as TenSEAL does it) or bsgs "
+                                          "(baby-step giant-step)")),
+    second_objective=("ckks_ciphertext_bytes", "ciphertext size (bytes)"),
+    quantized=False,  # CKKS computes on approximate reals: it costs the cell without quantizers
+    calibrate="gatesim.calibrate.ckks", validate="gatesim.validate.ckks"))

@@ -1,18 +1,22 @@
 """Cost-model parameters: YAML files where every number carries its source, validated into
-typed objects; errors name the file, the key and what is allowed."""
+typed objects; errors name the file, the key and what is allowed. The cost files and the
+shipped calibration profiles are package data (gatesim/costs/data, gatesim/costs/profiles),
+so an installed wheel finds them; a user's own files are given by path."""
 from __future__ import annotations
 
 import functools
 import json
+from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from gatesim.errors import GatesimError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+COSTS_DIR = Path(str(files("gatesim.costs") / "data"))  # <target>.yaml
+PROFILES_DIR = Path(str(files("gatesim.costs") / "profiles"))  # <name>.json, shipped profiles
 SCHEMA_VERSION = 1
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -91,5 +95,28 @@ def _load_file(model: type[Model], path: Path, version: tuple[int, int] | None) 
 
 
 def load(model: type[Model], name: str, path: Path | None = None) -> Model:
-    """configs/costs/<name>.yaml (or `path`) as a validated `model`."""
-    return load_file(model, path or CONFIG_DIR / "costs" / f"{name}.yaml")
+    """The shipped cost file <name>.yaml (or `path`) as a validated `model`."""
+    return load_file(model, path or COSTS_DIR / f"{name}.yaml")
+
+
+def shipped_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.json"))
+
+
+def resolve_profile(value: Any) -> Any:
+    """A profile file by path, or a shipped profile by name (e.g. `cpu-vm`, the machine the
+    committed figures come from). A path that exists wins; otherwise a name is looked up."""
+    if value is None or not isinstance(value, (str, Path)):
+        return value
+    path = Path(value)
+    if path.exists() or path.parent != Path("."):
+        return path
+    shipped = PROFILES_DIR / f"{path.stem}.json"
+    if path.suffix in ("", ".json") and shipped.is_file():
+        return shipped
+    raise ValueError(f"{value}: no such file, and no shipped profile of that name (shipped: "
+                     f"{', '.join(shipped_profiles())})")
+
+
+# A cost model's `profile` parameter: a path, or the name of a shipped profile.
+ProfilePath = Annotated[Path, BeforeValidator(resolve_profile)]

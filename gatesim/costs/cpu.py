@@ -4,22 +4,23 @@ eager  one framework call per computing node (a PyTorch loop): calls x dispatch 
        the arithmetic of every op at its per-element cost.
 fused  one call per step (a compiled kernel): launch overhead + the same arithmetic at fused
        throughput, with weights streamed from memory when they do not fit the cache.
-Per-element times come from SIMD theory (configs/costs/cpu.yaml) unless a profile measured by
-`gatesim calibrate cpu` is given.
+Per-element times come from SIMD theory (gatesim/costs/data/cpu.yaml) unless a profile
+measured by `gatesim calibrate cpu` is given.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 from pydantic import Field
 
-from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
-from gatesim.ops import Op
-from gatesim.trace.opgraph import OpGraph
+from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
+from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
+from gatesim.costs.targets import PROFILE_OPTION, Option, Target, register
+from gatesim.ops import ADDITIONS, COMPARES, MEMORY, PRODUCTS, RESCALES, TABLES, WEIGHTED_SUMS, Op
 
-ELEMENTWISE = ("add", "relu", "max", "mul", "mul_const", "sigmoid", "tanh", "lut", "requant")
+if TYPE_CHECKING:
+    from gatesim.trace.opgraph import OpGraph
 
 
 class CpuEnergy(Strict):
@@ -87,11 +88,11 @@ class CpuProfile(Strict):
 
 class CpuParams(Strict):
     mode: Literal["eager", "fused"] = "eager"
-    profile: Path | None = None
+    profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
 
 
-def load_profile(path: Path) -> CpuProfile:
+def load_profile(path) -> CpuProfile:
     return load_file(CpuProfile, path)
 
 
@@ -99,7 +100,7 @@ def dtype_of(op: Op) -> str:
     """The machine type an op runs in: float32, or the smallest integer container."""
     if op.is_float:
         return "float32"
-    bits = max(op.bits, op.out_bits if op.kind != "mac" else 0)
+    bits = max(op.bits, 0 if op.info.weighted_sum else op.out_bits)
     return "int8" if bits <= 8 else "int16" if bits <= 16 else "int32"
 
 
@@ -108,6 +109,10 @@ class Timing:
 
     def __init__(self, costs: CpuCosts, profile: CpuProfile | None, mode: str):
         self.lat, self.profile, self.mode = costs.latency, profile, mode
+        ops = self.lat.vector_ops_per_cycle
+        self.rates = {dtype: per_kind((PRODUCTS, ops.mul), (COMPARES, ops.max), (ADDITIONS | RESCALES, ops.add),
+                                      (TABLES, ops.function if dtype == "float32" else ops.table))
+                      for dtype in ("int8", "int16", "int32", "float32")}
 
     def _lanes(self, dtype: str) -> float:
         return self.lat.simd_bits.value / (32 if dtype == "float32" else int(dtype[3:]))
@@ -117,12 +122,8 @@ class Timing:
             table = self.profile.element_s[self.mode].get(kind, {})
             if dtype in table:
                 return table[dtype]
-        ops = self.lat.vector_ops_per_cycle
-        rate = {"mul": ops.mul, "mul_const": ops.mul, "max": ops.max, "relu": ops.max,
-                "lut": ops.table}.get(kind, ops.add).value
-        if kind in ("sigmoid", "tanh"):
-            rate = (ops.function if dtype == "float32" else ops.table).value
-        passes = 2 if kind == "requant" else 1  # shift-and-round, then clip
+        rate = price_of("cpu", self.rates[dtype], kind, kind).value
+        passes = 2 if kind in RESCALES else 1  # shift-and-round, then clip
         return passes / (self.lat.clock_hz.value * self._lanes(dtype) * rate)
 
     def per_mac(self, dtype: str) -> float:
@@ -140,7 +141,7 @@ class Timing:
             launch, module, extern = ((p.fused_launch_s, p.fused_module_s, p.fused_extern_s) if p else
                                       (lat.fused_launch_s.value, lat.fused_module_s.value,
                                        lat.fused_extern_s.value))
-            return launch + module + extern * graph.calls().get("mac", 0)
+            return launch + module + extern * sum(graph.calls().get(k, 0) for k in WEIGHTED_SUMS)
         measured = p.dispatch_s if p else {}
         seconds = (p.step_s if p else lat.step_s.value) + sum(
             n * measured.get(kind, lat.dispatch_s.value) for kind, n in graph.calls().items())
@@ -168,27 +169,43 @@ class Energy:
             return self.e.float32_mul_pj.value
         return self.e.int_mul_pj_per_bit2.value * bits**2 + self.e.int_mul_pj_per_bit.value * bits
 
-    def per_element(self, op: Op) -> float:
-        f, b = op.is_float, op.bits
-        if op.kind == "mac":
-            return self.mul(b, f) + self.add(op.out_bits, f)
-        if op.kind in ("mul", "mul_const"):
-            return self.mul(b, f)
-        if op.kind in ("sigmoid", "tanh", "lut"):
-            if f:
-                return self.e.float_function_mul_adds.value * (self.mul(32, True) + self.add(32, True))
-            return self.e.sram_pj_per_bit.value * op.out_bits  # one table read
-        if op.kind == "load":
-            weights = op.label in ("weights", "bias")
-            return op.bits * (self.weight_pj_per_bit if weights else self.e.sram_pj_per_bit.value)
-        if op.kind == "store":
-            return op.bits * self.e.sram_pj_per_bit.value
-        return self.add(b, f)  # add, relu, max, requant: one adder-sized operation
+    def weighted_sum(self, op: Op) -> float:
+        return self.mul(op.bits, op.is_float) + self.add(op.out_bits, op.is_float)
+
+    def product(self, op: Op) -> float:
+        return self.mul(op.bits, op.is_float)
+
+    def table(self, op: Op) -> float:
+        if op.is_float:
+            return self.e.float_function_mul_adds.value * (self.mul(32, True) + self.add(32, True))
+        return self.e.sram_pj_per_bit.value * op.out_bits  # one table read
+
+    def adder(self, op: Op) -> float:  # add, ReLU, max, requant: one adder-sized operation
+        return self.add(op.bits, op.is_float)
+
+    def memory(self, op: Op) -> float:
+        weights = op.label in ("weights", "bias")
+        return op.bits * (self.weight_pj_per_bit if weights else self.e.sram_pj_per_bit.value)
+
+
+@dataclass(frozen=True)
+class Price:
+    """How one op is priced: seconds for all its elements; picojoules per element."""
+
+    seconds: Callable[[Timing, Op, str], float]
+    energy: Callable[[Energy, Op], float]
+
+
+PRICES: dict[str, Price] = per_kind(
+    (WEIGHTED_SUMS, Price(lambda t, o, d: o.count * t.per_mac(d), Energy.weighted_sum)),
+    (PRODUCTS - WEIGHTED_SUMS, Price(lambda t, o, d: o.count * t.per_element(o.kind, d), Energy.product)),
+    (TABLES, Price(lambda t, o, d: o.count * t.per_element(o.kind, d), Energy.table)),
+    (ADDITIONS | COMPARES | RESCALES, Price(lambda t, o, d: o.count * t.per_element(o.kind, d), Energy.adder)),
+    (MEMORY, Price(lambda t, o, d: 0.0, Energy.memory)),  # traffic: the roofline's memory time
+)
 
 
 class CpuModel:
-    name = "cpu"
-
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(CpuParams, "cpu", params)
         costs = load(CpuCosts, "cpu")
@@ -201,15 +218,10 @@ class CpuModel:
         rows = []
         for nid, data in nodes:
             o = data["op"]
-            if o.kind == "mac":
-                seconds = o.count * timing.per_mac(dtype_of(o))
-            elif o.kind in ELEMENTWISE:
-                seconds = o.count * timing.per_element(o.kind, dtype_of(o))
-            else:
-                seconds = 0.0
+            price = price_of("cpu", PRICES, o.kind, data["fx_node"])
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
-                         "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * energy.per_element(o),
-                         "latency_s": seconds})
+                         "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * price.energy(energy, o),
+                         "latency_s": price.seconds(timing, o, dtype_of(o))})
         compute_s = sum(r["latency_s"] for r in rows)
         # weights that do not fit the cache stream from memory once per step (roofline)
         cache = costs.energy.cache_bytes.value
@@ -223,3 +235,12 @@ class CpuModel:
                                 "compute_s": compute_s, "memory_s": memory_s}}
         resources = {"weight_bytes": weight_bytes, "dispatches_per_step": graph.dispatches}
         return Estimate("cpu", step_pj * p.steps, step_s * p.steps, resources, kinds, rows, details)
+
+
+TARGET = register(Target(
+    name="cpu", model=CpuModel(), params=CpuParams,
+    summary="energy per op by kind and width (Horowitz, QTools) and latency of a PyTorch loop "
+            "(eager) or a compiled step (fused)",
+    options=(Option("mode", "--mode", "eager (a PyTorch loop, default) or fused (a compiled kernel)"),
+             PROFILE_OPTION),
+    calibrate="gatesim.calibrate.cpu", validate="gatesim.validate.cpu"))

@@ -1,6 +1,6 @@
 """FPGA cost model, hls4ml style: every op of a step is unrolled into hardware units, each
 unit reused `reuse_factor` times; resources per unit from its operand widths, cycles from
-the longest path, energy from the part's power figures (configs/costs/fpga.yaml).
+the longest path, energy from the part's power figures (gatesim/costs/data/fpga.yaml).
 
 A step depends on the previous step's state only through its recurrent part: the work on
 x for the next step overlaps the current one, so the initiation interval (II) is the longest
@@ -12,19 +12,20 @@ matrix work uses `recurrent_reuse_factor` (default: the same).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import networkx as nx
 from pydantic import Field
 
-from gatesim.costs import Estimate, by_kind
+from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
 from gatesim.costs.config import Sourced, Strict, load, parameters
+from gatesim.costs.targets import Option, Target, register
 from gatesim.errors import GatesimError
-from gatesim.ops import MEMORY, Op
-from gatesim.trace.opgraph import OpGraph
+from gatesim.ops import ADDITIONS, COMPARES, MEMORY, PRODUCTS, RESCALES, TABLES, WEIGHTED_SUMS, Op
 
-MULTIPLIERS = ("mac", "mul", "mul_const")
-TABLES = ("sigmoid", "tanh", "lut")
+if TYPE_CHECKING:
+    from gatesim.trace.opgraph import OpGraph
+
 RESOURCES = ("lut", "ff", "dsp", "bram18")
 
 
@@ -112,47 +113,58 @@ class Units:
             return {"lut": math.ceil(bits / r.lutram_bits_per_lut.value)}
         return {"bram18": math.ceil(bits / r.bram18_bits.value)}
 
-    def of(self, op: Op) -> dict[str, float]:
-        r = self.r
-        if op.kind in MULTIPLIERS:
-            a, b = (op.operand_bits + (op.bits,))[:2]
-            unit = self.multiplier(a, b)
-            if op.kind == "mac":  # the accumulator behind each multiplier
-                unit["lut"] = unit.get("lut", 0) + op.out_bits * r.lut_per_adder_bit.value
-            return unit
-        if op.kind in TABLES:
-            return self.table(op)
-        return {"lut": op.bits * r.lut_per_adder_bit.value}  # adders, ReLU, max, requant
+    def multiplier_of(self, op: Op) -> dict[str, float]:
+        a, b = (op.operand_bits + (op.bits,))[:2]
+        unit = self.multiplier(a, b)
+        if op.info.weighted_sum:  # the accumulator behind each multiplier
+            unit["lut"] = unit.get("lut", 0) + op.out_bits * self.r.lut_per_adder_bit.value
+        return unit
+
+    def adder(self, op: Op) -> dict[str, float]:  # adders, ReLU, max, requant
+        return {"lut": op.bits * self.r.lut_per_adder_bit.value}
+
+
+# Per kind: the hardware unit of one element (None: memory, no unit) and the cycles of one op
+# given its reuse factor and the part's cycles per simple op.
+Unit = Callable[[Units, Op], dict[str, float]] | None
+Cycles = Callable[[Op, int, float], float]
+PRICES: dict[str, tuple[Unit, Cycles]] = per_kind(
+    # each multiplier used `reuse` times, then the adder tree
+    (WEIGHTED_SUMS, (Units.multiplier_of, lambda o, reuse, c: reuse + math.ceil(math.log2(max(o.reduction, 1))))),
+    (PRODUCTS - WEIGHTED_SUMS, (Units.multiplier_of, lambda o, reuse, c: math.ceil(c) * reuse)),
+    (TABLES, (Units.table, lambda o, reuse, c: math.ceil(c))),
+    (ADDITIONS | COMPARES | RESCALES, (Units.adder, lambda o, reuse, c: math.ceil(c))),
+    (MEMORY, (None, lambda o, reuse, c: 0)),
+)
 
 
 class FpgaModel:
-    name = "fpga"
-
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(FpgaParams, "fpga", params)
         costs = load(FpgaCosts, "fpga")
         if p.part not in costs.parts:
-            raise GatesimError(f"fpga: unknown part {p.part!r}; configs/costs/fpga.yaml has "
-                               f"{', '.join(costs.parts)}")
+            raise GatesimError(f"fpga: unknown part {p.part!r}; allowed: {', '.join(costs.parts)}")
         clock_mhz = p.clock_mhz or costs.timing.clock_mhz.value
         recurrent = recurrent_nodes(graph)
         reuse_of = {n: (p.recurrent_reuse_factor or p.reuse_factor) if n in recurrent else p.reuse_factor
                     for n in graph.graph.nodes}
-        mac_reuse = {d["fx_node"]: reuse_of[n] for n, d in graph.graph.nodes(data=True) if d["op"].kind == "mac"}
+        mac_reuse = {d["fx_node"]: reuse_of[n] for n, d in graph.graph.nodes(data=True)
+                     if d["op"].info.weighted_sum}
         units, rows, cycles = Units(costs.resources), [], {}
         for nid, data in graph.graph.nodes(data=True):
             o, reuse = data["op"], reuse_of[nid]
+            unit, op_cycles = price_of("fpga", PRICES, o.kind, data["fx_node"])
             used = dict.fromkeys(RESOURCES, 0.0)
             if o.kind == "load" and o.label in ("weights", "bias") and mac_reuse.get(data["fx_node"], 1) > 1:
                 # shared multipliers read their weights from block RAM; fully parallel ones
                 # have them as constants in the logic
                 used["bram18"] = math.ceil(o.count * o.bits / costs.resources.bram18_bits.value)
-            elif o.kind not in MEMORY:
+            elif unit is not None:
                 n_units = math.ceil(o.count / reuse)
-                for res, amount in units.of(o).items():
+                for res, amount in unit(units, o).items():
                     used[res] += n_units * amount
                 used["ff"] += n_units * o.out_bits * costs.resources.ff_per_register_bit.value
-            cycles[nid] = self._cycles(o, reuse, costs.timing.op_cycles.value)
+            cycles[nid] = op_cycles(o, reuse, costs.timing.op_cycles.value)
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
                          "bits": o.bits, "reuse_factor": reuse, **{r: math.ceil(used[r]) for r in RESOURCES},
                          "cycles": cycles[nid]})
@@ -172,11 +184,12 @@ class FpgaModel:
             row["latency_s"] = cycles[row["node"]] / (clock_mhz * 1e6) if row["node"] in path else 0.0
         static_pj = pw.static_w.value * step_s * 1e12
         step_pj = static_pj + sum(row["energy_pj"] for row in rows)
-        sequence_pj = step_pj * sequence_s / step_s  # the hardware is busy for the whole sequence
+        # the hardware is busy for the whole sequence (a graph of memory traffic alone takes no cycles)
+        sequence_pj = step_pj * sequence_s / step_s if step_s else step_pj * p.steps
         part = costs.parts[p.part]
         utilization = {r: totals[r] / getattr(part, r).value for r in RESOURCES}
         resources = {**totals, "multipliers": sum(math.ceil(r["count"] / r["reuse_factor"]) for r in rows
-                                                  if r["kind"] in MULTIPLIERS),
+                                                  if r["kind"] in PRODUCTS),
                      "cycles_per_step": step_cycles, "initiation_interval_cycles": interval,
                      "sequence_cycles": step_cycles + (p.steps - 1) * interval,
                      "clock_mhz": clock_mhz, "part": p.part, "utilization": utilization,
@@ -188,17 +201,27 @@ class FpgaModel:
         return Estimate("fpga", sequence_pj, sequence_s, resources, by_kind(rows), rows, details)
 
     @staticmethod
-    def _cycles(op: Op, reuse: int, op_cycles: float) -> float:
-        if op.kind in MEMORY:
-            return 0
-        if op.kind == "mac":  # each multiplier used `reuse` times, then the adder tree
-            return reuse + math.ceil(math.log2(max(op.reduction, 1)))
-        return math.ceil(op_cycles) * (reuse if op.kind in MULTIPLIERS else 1)
-
-    @staticmethod
     def _critical_path(graph: OpGraph, cycles: dict[int, float]) -> list[int]:
         best: dict[int, tuple[float, list[int]]] = {}
         for n in nx.topological_sort(graph.graph):
             prev = max((best[p] for p in graph.graph.predecessors(n)), default=(0.0, []), key=lambda b: b[0])
             best[n] = (prev[0] + cycles[n], prev[1] + [n])
         return max(best.values(), key=lambda b: b[0])[1] if best else []
+
+
+def check_sweep(axes: Any, params: dict[str, list]) -> None:
+    parts = load(FpgaCosts, "fpga").parts
+    for part in params.get("part", []):
+        if part not in parts:
+            raise ValueError(f"targets.fpga.part: {part!r}; allowed: {', '.join(parts)}")
+
+
+TARGET = register(Target(
+    name="fpga", model=FpgaModel(), params=FpgaParams,
+    summary="hls4ml-style resources (LUT, FF, DSP, BRAM), cycles and energy from the part's power",
+    options=(Option("reuse_factor", "--reuse-factor", "uses of each hardware unit per step (default 1)", int),
+             Option("recurrent_reuse_factor", "--recurrent-reuse-factor",
+                    "reuse factor of the recurrent (state) matrix work; default --reuse-factor", int),
+             Option("clock_mhz", "--clock-mhz", "clock (default from the fpga cost file)", float),
+             Option("part", "--part", "part whose totals give utilization (xcvu9p, xcku115)")),
+    check_sweep=check_sweep))

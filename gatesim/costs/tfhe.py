@@ -14,18 +14,23 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from gatesim.costs import Estimate, by_kind
-from gatesim.costs.config import Sourced, Strict, load, load_file, parameters
+from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
+from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
+from gatesim.costs.targets import PROFILE_OPTION, Target, register
 from gatesim.errors import GatesimError
-from gatesim.ops import MEMORY, Op
-from gatesim.trace.opgraph import OpGraph
+from gatesim.ops import ADDITIONS, MEMORY, MULTIPLICATIVE, PRODUCTS, UNIVARIATE, Op
 
-UNIVARIATE = ("requant", "relu", "max", "sigmoid", "tanh", "lut")
+if TYPE_CHECKING:
+    from gatesim.trace.opgraph import OpGraph
+
+# How each kind runs on encrypted values: a table lookup (one PBS per element, chains in one
+# node fused), an encrypted product (two PBS), a linear op (no PBS), or no op at all.
+PRICES: dict[str, str] = per_kind((UNIVARIATE, "table"), (MULTIPLICATIVE, "product"),
+                                  (ADDITIONS | (PRODUCTS - MULTIPLICATIVE), "linear"), (MEMORY, "none"))
 
 
 class Pbs(Strict):
@@ -64,7 +69,7 @@ class TfheProfile(Strict):
 
 
 class TfheParams(Strict):
-    profile: Path | None = None
+    profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
@@ -89,22 +94,24 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     table by the range its input takes, not by the worst case); without it, proven widths."""
     observed = observed or {}
     by_node: dict[str, list[tuple[int, Op]]] = defaultdict(list)
+    how: dict[int, str] = {}
     for nid, data in graph.graph.nodes(data=True):
         by_node[data["fx_node"]].append((nid, data["op"]))
+        how[nid] = price_of("tfhe", PRICES, data["op"].kind, data["fx_node"])
     out = []
     for fx_node, ops in by_node.items():
-        tables = [(n, o) for n, o in ops if o.kind in UNIVARIATE and any(o.operand_is_var)]
+        tables = [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
         if tables and fx_node not in constant:  # fused univariate chain: one table of the chain's input
             first, last = tables[0][1], tables[-1][1]
             inputs = _sources(graph, tables[0][0])
             precision = max((observed[s] for s in inputs if s in observed), default=first.bits)
-            out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "pbs": last.count,
+            out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "table", "pbs": last.count,
                         "precision": precision, "per_element": 1})
         for n, o in ops:
             sources = _sources(graph, n)
-            if o.kind == "mul" and not sources & constant:
+            if how[n] == "product" and not sources & constant:
                 precision = max((observed[s] for s in sources if s in observed), default=o.bits)
-                out.append({"fx_node": fx_node, "node": n, "kind": "mul", "pbs": None,
+                out.append({"fx_node": fx_node, "node": n, "kind": o.kind, "how": "product", "pbs": None,
                             "precision": precision, "per_element": None, "count": o.count})
     return out
 
@@ -115,8 +122,6 @@ def _sources(graph: OpGraph, node: int) -> set[str]:
 
 
 class TfheModel:
-    name = "tfhe"
-
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(TfheParams, "tfhe", params)
         costs = load(TfheCosts, "tfhe")
@@ -124,7 +129,7 @@ class TfheModel:
         limit = int(costs.pbs.max_precision_bits.value)
         rows, pbs_total, precisions = [], 0, []
         for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits):
-            if entry["kind"] == "mul":
+            if entry["how"] == "product":
                 entry["pbs"] = int(costs.pbs.mul_pbs.value) * entry.pop("count")
                 entry["precision"] += int(costs.pbs.mul_extra_bits.value)
             if entry["precision"] > limit:
@@ -136,8 +141,7 @@ class TfheModel:
                          "latency_s": seconds})
             pbs_total += entry["pbs"]
             precisions.append(entry["precision"])
-        linear_ops = sum(d["op"].count for _, d in graph.graph.nodes(data=True)
-                         if d["op"].kind not in MEMORY and d["op"].kind not in UNIVARIATE and d["op"].kind != "mul")
+        linear_ops = sum(d["op"].count for _, d in graph.graph.nodes(data=True) if PRICES[d["op"].kind] == "linear")
         linear_s = linear_ops * (profile.linear_op_s if profile else costs.linear.seconds_per_op.value)
         rows.append({"node": None, "fx_node": None, "kind": "add", "pbs": 0, "precision_bits": None,
                      "energy_pj": 0.0, "latency_s": linear_s})
@@ -172,3 +176,26 @@ class TfheModel:
                 return profile.pbs_s[top] * growth ** (precision - top)
             return profile.pbs_s[low if precision < low else top]
         return costs.pbs.seconds_at_3_bits.value * costs.pbs.growth_per_bit.value ** (precision - 3)
+
+
+def check_sweep(axes: Any, params: dict[str, list]) -> None:
+    """TFHE computes on small integers: every width must be a table it can take."""
+    limit = int(load(TfheCosts, "tfhe").pbs.max_precision_bits.value)
+    for name in ("weight_bits", "act_bits", "gate_bits"):
+        for bits in getattr(axes, name):
+            if bits is None and name != "gate_bits":
+                raise ValueError(f"axes.{name}: null (float) with target tfhe; TFHE computes on integers: "
+                                 f"use widths 2..{limit} or drop the tfhe target")
+            if bits is not None and bits > limit:
+                raise ValueError(f"axes.{name}: {bits} with target tfhe; the TFHE backend takes tables of at "
+                                 f"most {limit} bits: use 2..{limit} or drop the tfhe target")
+
+
+TARGET = register(Target(
+    name="tfhe", model=TfheModel(), params=TfheParams,
+    summary="Concrete-like: programmable bootstraps per step at their precision, linear ops nearly free",
+    options=(PROFILE_OPTION,),
+    second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
+    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters"}),
+    check_sweep=check_sweep, calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",
+    calibrate_options=frozenset({"max_bits"})))

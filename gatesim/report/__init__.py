@@ -11,7 +11,7 @@ from plotly.offline import get_plotlyjs
 from gatesim.files import write_text_atomically
 from gatesim.report.figures import FIGURES
 from gatesim.report.summary import summary
-from gatesim.sweep.results import read_results
+from gatesim.results import read_results
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import pandas as pd
 
-from gatesim.sweep.config import ADD_GATED_ONLY, SWEPT_PARAMS
-from gatesim.sweep.evaluate import DESIGN
+from gatesim.cells.config import VARIANT_AXES
+from gatesim.costs.targets import TARGETS, swept_params
+from gatesim.results import DESIGN
 
-VARIANT = list(ADD_GATED_ONLY)
-# What each target trades latency against: energy where the model has it; under HE, memory.
-SECOND = {"cpu": ("energy_pj", "energy (pJ)"), "fpga": ("energy_pj", "energy (pJ)"),
-          "ckks": ("ckks_ciphertext_bytes", "ciphertext size (bytes)"),
-          "tfhe": ("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)")}
-TARGET_ORDER = ["cpu", "fpga", "ckks", "tfhe"]
+VARIANT = list(VARIANT_AXES)
+ENERGY = ("energy_pj", "energy (pJ)")
+
+
+def second(target: str) -> tuple[str, str]:
+    """What a target trades latency against: (results column, label), from its record."""
+    return TARGETS[target].second_objective if target in TARGETS else ENERGY
 
 
 def targets(table: pd.DataFrame) -> list[str]:
+    """The table's targets, registered ones in registration order, then any others."""
     present = list(dict.fromkeys(table["target"]))
-    return [t for t in TARGET_ORDER if t in present] + [t for t in present if t not in TARGET_ORDER]
+    return [t for t in TARGETS if t in present] + [t for t in present if t not in TARGETS]
 
 
 def params_of(table: pd.DataFrame) -> list[str]:
-    return [c for c in SWEPT_PARAMS if c in table.columns]
+    return [c for c in swept_params() if c in table.columns]
 
 
 def variant_label(row: pd.Series) -> str:

@@ -7,29 +7,41 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gatesim.ops import KINDS
+from gatesim.ops import KINDS, MEMORY
 from gatesim.report.compare import (
-    SECOND,
     bits_label,
     params_of,
     pareto_mask,
     ratios,
+    second,
     targets,
     variant_label,
 )
 
-COLORS = {"gru": "#1f77b4", "add_gru": "#17becf", "lstm": "#d62728", "add_lstm": "#ff7f0e"}
+# (multiply-gated, add-gated) colour of each pair of cells, in the order the pairs appear
+PAIR_COLORS = [("#1f77b4", "#17becf"), ("#d62728", "#ff7f0e"), ("#2ca02c", "#bcbd22"), ("#9467bd", "#e377c2")]
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "star"]
-KIND_COLORS = dict(zip(KINDS, ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692",
-                               "#b6e880", "#ff97ff", "#fecb52", "#8c564b", "#7f7f7f"]))
+KIND_PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880",
+                "#ff97ff", "#fecb52", "#8c564b", "#7f7f7f"]
+KIND_COLORS = {k: KIND_PALETTE[i % len(KIND_PALETTE)] for i, k in enumerate(KINDS)}
 PALETTE = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
 
-def _color(name: str, seen: dict[str, str]) -> str:
-    base = name.split(" ")[0]
-    if name == base and base in COLORS:
-        return COLORS[base]
-    return seen.setdefault(name, PALETTE[len(seen) % len(PALETTE)])
+class Colors:
+    """A cell's own colour (its pair's hue, lighter when add-gated); variants and users'
+    modules take the next free palette colour."""
+
+    def __init__(self) -> None:
+        self.pairs: list[str] = []
+        self.others: dict[str, str] = {}
+
+    def __call__(self, label: str, row: pd.Series) -> str:
+        if label == row["cell"] and row.get("gating") in ("mul", "add"):
+            if row["pair"] not in self.pairs:
+                self.pairs.append(row["pair"])
+            mul, add = PAIR_COLORS[self.pairs.index(row["pair"]) % len(PAIR_COLORS)]
+            return add if row["gating"] == "add" else mul
+        return self.others.setdefault(label, PALETTE[len(self.others) % len(PALETTE)])
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -55,17 +67,17 @@ def pareto(table: pd.DataFrame) -> go.Figure:
     cell's Pareto front; an x marks points whose accumulators may overflow."""
     ts = targets(table)
     rows, cols = _grid(len(ts))
-    fig = make_subplots(rows, cols, subplot_titles=[f"{t}: latency vs {SECOND.get(t, ('', 'energy'))[1]}"
+    fig = make_subplots(rows, cols, subplot_titles=[f"{t}: latency vs {second(t)[1]}"
                                                     for t in ts])
-    seen: dict[str, str] = {}
+    colors = Colors()
     shown: set[str] = set()
     for i, target in enumerate(ts):
         r, c = divmod(i, cols)
-        y_col = SECOND.get(target, ("energy_pj",))[0]
+        y_col = second(target)[0]
         sub = table[(table["target"] == target) & table["feasible"].astype(bool)]
         sub = sub.assign(label=sub.apply(variant_label, axis=1)) if len(sub) else sub.assign(label=[])
         for label, group in sub.groupby("label", sort=False):
-            color = _color(label, seen)
+            color = colors(label, group.iloc[0])
             overflow = group["acc_overflow_possible"].fillna(False).astype(bool)
             fig.add_trace(go.Scatter(
                 x=group["latency_s"], y=group[y_col], mode="markers", name=label, legendgroup=label,
@@ -79,7 +91,7 @@ def pareto(table: pd.DataFrame) -> go.Figure:
                                      showlegend=False, line=dict(color=color, width=2, shape="hv"),
                                      hoverinfo="skip"), row=r + 1, col=c + 1)
         fig.update_xaxes(type="log", title_text="latency (s)", row=r + 1, col=c + 1)
-        fig.update_yaxes(type="log", title_text=SECOND.get(target, ("", "energy (pJ)"))[1], row=r + 1, col=c + 1)
+        fig.update_yaxes(type="log", title_text=second(target)[1], row=r + 1, col=c + 1)
     fig.update_layout(title="Pareto fronts per target (lower left is better; x = accumulator may overflow)",
                       height=420 * rows, legend_title_text="cell")
     return fig
@@ -93,13 +105,13 @@ def ratio_vs_hidden(table: pd.DataFrame) -> go.Figure:
     ts = targets(table)
     rows, cols = _grid(len(ts))
     fig = make_subplots(rows, cols, subplot_titles=[f"{t}: add-gated / multiply-gated" for t in ts])
-    seen: dict[str, str] = {}
+    colors = Colors()
     for i, target in enumerate(ts):
         r, c = divmod(i, cols)
         sub = both[both["target"] == target]
         for j, ((variant, setting), group) in enumerate(sub.groupby(["variant", "setting"], sort=False)):
             med = group.groupby("hidden_size")[["latency_ratio", "energy_ratio"]].median().reset_index()
-            label, color = f"{target}: {variant}" + (f" ({setting})" if setting else ""), _color(variant, seen)
+            label, color = f"{target}: {variant}" + (f" ({setting})" if setting else ""), colors(variant, group.iloc[0])
             marker = dict(symbol=SYMBOLS[j % len(SYMBOLS)], size=7)
             for figure, dash in (("latency", "solid"), ("energy", "dot")):
                 values = med[f"{figure}_ratio"]
@@ -141,7 +153,7 @@ def op_breakdown(table: pd.DataFrame) -> go.Figure:
         return fig.update_layout(title="No feasible points to break down")
     design = rep.iloc[0]
     cells = rep.drop_duplicates("cell")
-    kinds = [k for k in KINDS if f"ops_{k}" in cells and cells[f"ops_{k}"].sum() > 0 and k not in ("load", "store")]
+    kinds = [k for k in KINDS if f"ops_{k}" in cells and cells[f"ops_{k}"].sum() > 0 and k not in MEMORY]
     for k in kinds:
         fig.add_trace(go.Bar(x=cells["cell"], y=cells[f"ops_{k}"], name=k, legendgroup=k, marker_color=KIND_COLORS[k],
                              hovertemplate=f"%{{x}}: %{{y:,}} {k}<extra></extra>"), row=1, col=1)
@@ -194,14 +206,14 @@ def accuracy_pareto(table: pd.DataFrame) -> go.Figure | None:
     ts = targets(table)
     rows, cols = _grid(len(ts))
     fig = make_subplots(rows, cols, subplot_titles=[f"{t}: test {metric} vs latency" for t in ts])
-    seen: dict[str, str] = {}
+    colors = Colors()
     shown: set[str] = set()
     for i, target in enumerate(ts):
         r, c = divmod(i, cols)
         sub = table[(table["target"] == target) & table["feasible"].astype(bool) & table["accuracy"].notna()]
         sub = sub.assign(label=sub.apply(variant_label, axis=1)) if len(sub) else sub.assign(label=[])
         for label, group in sub.groupby("label", sort=False):
-            color = _color(label, seen)
+            color = colors(label, group.iloc[0])
             text = [f"{h}<br>test {metric} {a:.4g} ± {s:.2g} over {n} seed(s); Brevitas and simulator "
                     f"{'agree' if g is True else 'DISAGREE' if g is False else '-'}"
                     for h, a, s, n, g in zip(hover_text(group), group["accuracy"], group["accuracy_std"],

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pandas as pd
 
 from gatesim.report.compare import (
-    SECOND,
     bits_label,
     ratios,
+    second,
     settings,
     targets,
     variant_label,
 )
-from gatesim.sweep.evaluate import DESIGN
+from gatesim.results import DESIGN
 
 MAX_COLUMNS = 8  # hidden sizes shown side by side
 
@@ -64,13 +64,13 @@ def cheapest(table: pd.DataFrame) -> pd.DataFrame:
     for target in targets(ok):
         sub = ok[ok["target"] == target]
         sub = sub[sub["hidden_size"] == sub["hidden_size"].max()]
-        second, label = SECOND.get(target, ("energy_pj", "energy (pJ)"))
+        objective, label = second(target)
         sub = sub.assign(v=sub.apply(variant_label, axis=1), setting=settings(sub))
         for _, group in sub.groupby("v", sort=False):
             best = group.loc[group["latency_s"].idxmin()]
             rows.append({"target": target, "cell": best["v"], "bits": bits_label(best), "setting": best["setting"],
                          "H": best["hidden_size"], "T": best["steps"], "latency (s)": f"{best['latency_s']:.4g}",
-                         "trade-off": f"{label} {best[second]:.4g}" if pd.notna(best.get(second)) else ""})
+                         "trade-off": f"{label} {best[objective]:.4g}" if pd.notna(best.get(objective)) else ""})
     return pd.DataFrame(rows)
 
 

@@ -4,8 +4,8 @@
 (B, T, I) and reports the integer outputs, observed ranges and widths per node, and
 overflows when narrower accumulator or state registers are requested.
 """
-from gatesim.simulate.api import SimResult, simulate, simulate_cell
+from gatesim.simulate.api import SimResult, simulate
 from gatesim.simulate.engine import Simulator
 from gatesim.simulate.rules import SimOptions
 
-__all__ = ["simulate", "simulate_cell", "SimResult", "SimOptions", "Simulator"]
+__all__ = ["simulate", "SimResult", "SimOptions", "Simulator"]

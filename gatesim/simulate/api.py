@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from gatesim.cells import CellConfig, build_cell
 from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.simulate.check import compare, run_reference
@@ -222,20 +221,3 @@ def _check(sim: Simulator, ints, outputs, scales) -> dict:
     more = f" and {len(limits64) - 1} more" if len(limits64) > 1 else ""
     return {"bit_exact": None, "reference": f"none exact ({limits64[0]}{more})",
             "mismatches": None, "elements_compared": None, "float32": ref32, "float64": ref64}
-
-
-def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20, batch: int = 8,
-                  config: CellConfig | None = None, seed: int = 0, **options: Any) -> dict:
-    """A built-in (or `module:` spec) cell with seeded random weights, simulated on seeded
-    random inputs spread over the input quantizer's range: the dict `gatesim simulate
-    --json` prints. `options` go to `simulate` (acc_bits, state_bits, overflow, check_brevitas)."""
-    config = config or CellConfig()
-    torch.manual_seed(seed)
-    module = build_cell(cell, input_size, hidden_size, config)
-    x = np.random.default_rng(seed).uniform(-config.input_range, config.input_range,
-                                            (batch, steps, input_size))
-    result = simulate(module, x, **options)
-    return {"cell": cell, "input_size": input_size, "hidden_size": hidden_size, "steps": steps,
-            "batch": batch, "seed": seed, "weight_bits": config.weight_bits,
-            "act_bits": config.act_bits, "gate_bits": config.effective_gate_bits,
-            **result.to_json()}

@@ -25,11 +25,9 @@ from gatesim.fixedpoint.qtype import QType
 from gatesim.simulate.exact import carrier
 from gatesim.simulate.rules import SIM_RULES, SimCtx, SimOptions
 from gatesim.simulate.values import Compiled, Meta, Recorder
-from gatesim.trace.adapters import adapt
-from gatesim.trace.lower import Lowering
-from gatesim.trace.opgraph import OpGraph
-from gatesim.trace.rules import find_rule
-from gatesim.trace.tracer import record_shapes, symbolic_trace
+from gatesim.trace import trace_module
+from gatesim.trace.keys import find_rule
+from gatesim.trace.tracer import eval_mode
 from gatesim.trace.values import Val
 
 HOISTED_ROWS = 2048  # rows per batch of x-only (hoisted) work
@@ -110,21 +108,17 @@ class Simulator:
     """A cell compiled for integer simulation at one batch size (sizes are baked by tracing)."""
 
     def __init__(self, module: nn.Module, example: tuple[torch.Tensor, ...], options: SimOptions):
-        self.module = adapt(module)
+        traced = trace_module(module, example)
+        self.module, self.gm, self.opgraph, self.static = traced.module, traced.gm, traced.graph, traced.env
         self.options = options
-        self.gm = symbolic_trace(self.module)
         self.batch = example[0].shape[0]
-        with _eval(self.module), torch.no_grad():
-            lowering = Lowering(self.gm, record_shapes(self.gm, example, eval_mode=False))
-            self.opgraph = OpGraph(lowering.run(), {"batch": self.batch})
-        self.static = lowering.env
         self._build()
 
     def _build(self) -> None:
         self.recorder = Recorder()
         self.metas: dict[str, Any] = {}
         self.compiled: dict[str, Compiled] = {}
-        with _eval(self.module), torch.no_grad():
+        with eval_mode(self.module), torch.no_grad():
             self._compile()
         self._plan()
 
@@ -349,19 +343,6 @@ def _to_grid(name: str, values: np.ndarray, t: QType, strict: bool) -> np.ndarra
     return np.clip(ints, t.lo, t.hi)
 
 
-class _eval:
-    """Run with the module in eval mode (quantizers stop collecting statistics)."""
-
-    def __init__(self, module: nn.Module):
-        self.module, self.was_training = module, module.training
-
-    def __enter__(self):
-        self.module.eval()
-
-    def __exit__(self, *exc):
-        self.module.train(self.was_training)
-
-
 MANTISSA_BITS = {"float32": 24, "float64": 53}
 
 
@@ -376,7 +357,7 @@ def float_limits(sim: Simulator, dtype: str = "float32") -> list[str]:
     reasons = []
     for _, data in sim.opgraph.graph.nodes(data=True):
         o = data["op"]
-        if o.kind in ("load", "store") or o.is_float:
+        if o.info.memory or o.is_float:
             continue
         bits = max(o.out_bits, *o.operand_bits)
         if bits > mantissa:

@@ -9,15 +9,12 @@ rules; an fx node with no rule is an error that names it.
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
 from torch import nn
 
 from gatesim.errors import GatesimError
@@ -26,10 +23,10 @@ from gatesim.fixedpoint.brevitas_adapter import (
 )
 from gatesim.fixedpoint.fixed import Clamp, FixedType
 from gatesim.fixedpoint.qtype import QType, bits_for
+from gatesim.ops import NONLINEAR
 from gatesim.simulate.exact import PATHS, ExactMatmul, carrier
 from gatesim.simulate.values import Compiled, Meta, Recorder
-from gatesim.trace.adapters import ConstTensor, ProxyAct
-from gatesim.trace.rules import registrar
+from gatesim.trace.keys import registrar
 from gatesim.trace.values import const_val
 
 MAX_TABLE_BITS = 16  # a univariate op on a wider input is not a table any hardware keeps
@@ -85,7 +82,7 @@ class SimCtx:
 
 
 SimRule = Callable[[SimCtx], Compiled]
-SIM_RULES: dict[Any, SimRule] = {}
+SIM_RULES: dict[str, SimRule] = {}  # op name (gatesim.trace.keys) -> simulation rule
 sim_rule = registrar(SIM_RULES)
 
 
@@ -177,7 +174,7 @@ def _swapped(fn: Callable) -> Callable:
 # ----------------------------------------------------------------------------- linear layers
 
 
-@sim_rule(QuantWeightBiasInputOutputLayer)
+@sim_rule("quant_linear")
 def quant_linear(ctx: SimCtx) -> Compiled:
     """QuantLinear: requant input, exact integer x @ W^T, + bias on the accumulator grid."""
     m = ctx.module
@@ -228,7 +225,14 @@ def generic_matmul(ctx: SimCtx, a: Meta, b: Meta, k: int) -> Callable:
     raise ctx.error(f"a dot product may reach {bound}, beyond 63 bits")
 
 
-@sim_rule(torch.matmul, operator.matmul, torch.mm, torch.bmm, "method:matmul")
+@sim_rule("float_linear")
+def float_linear(ctx: SimCtx) -> Compiled:
+    """A float torch.nn.Linear has no integer datapath: refused, naming the node."""
+    raise ctx.error("a float torch.nn.Linear has no quantizers, so it has no integer datapath to "
+                    "simulate; use brevitas.nn.QuantLinear (with weight and input quantizers)")
+
+
+@sim_rule("matmul")
 def matmul(ctx: SimCtx) -> Compiled:
     """a @ b: exact integer products summed exactly; var x var is the `mul` kind."""
     a, b = ctx.arg(0), ctx.arg(1)
@@ -250,7 +254,7 @@ def matmul(ctx: SimCtx) -> Compiled:
     return Compiled(out, kernel)
 
 
-@sim_rule(F.linear)
+@sim_rule("functional_linear")
 def functional_linear(ctx: SimCtx) -> Compiled:
     """F.linear(x, W, b) with W, b on integer grids (Brevitas' own step code, via the adapter)."""
     x, w, b = ctx.arg(0), ctx.arg(1, "weight"), ctx.arg(2, "bias")
@@ -280,7 +284,8 @@ def functional_linear(ctx: SimCtx) -> Compiled:
 
 # ----------------------------------------------------------------------------- activations
 
-TABLE_KINDS = ("sigmoid", "tanh", "max", "lut")
+# ReLU is arithmetic (a clamp at zero); every other nonlinearity is simulated as a table
+TABLE_KINDS = NONLINEAR - {"relu"}
 
 
 def activation(ctx: SimCtx, x: Meta, entry: FixedType | None, kind: str | None,
@@ -352,7 +357,7 @@ def _relu_q(t: QType | None) -> QType | None:
     return None if t is None else QType(max(t.lo, 0), max(t.hi, 0), t.scale)
 
 
-@sim_rule(QuantNonLinearActLayer)
+@sim_rule("quant_activation")
 def quant_activation(ctx: SimCtx) -> Compiled:
     """QuantIdentity/QuantReLU/QuantSigmoid/QuantTanh/...: input requant, activation, requant."""
     m = ctx.module
@@ -364,7 +369,7 @@ def quant_activation(ctx: SimCtx) -> Compiled:
 quant_activation.accepts_pending = True
 
 
-@sim_rule(ProxyAct)
+@sim_rule("proxy_act")
 def proxy_act(ctx: SimCtx) -> Compiled:
     """A Brevitas quantizer proxy inside Brevitas' own step code: activation + requant."""
     proxy = ctx.module.proxy
@@ -376,7 +381,7 @@ def proxy_act(ctx: SimCtx) -> Compiled:
 proxy_act.accepts_pending = True
 
 
-@sim_rule(nn.ReLU, torch.relu, F.relu, "method:relu")
+@sim_rule("relu")
 def relu(ctx: SimCtx) -> Compiled:
     """relu(x) = max(x, 0) on the integers."""
     x = ctx.arg(0)
@@ -397,12 +402,11 @@ def _deferred(kind: str, fn: Callable) -> SimRule:
     return defer
 
 
-sim_rule(nn.Sigmoid, torch.sigmoid, F.sigmoid, "method:sigmoid")(_deferred("sigmoid", torch.sigmoid))
-sim_rule(nn.Tanh, torch.tanh, F.tanh, "method:tanh")(_deferred("tanh", torch.tanh))
+sim_rule("sigmoid")(_deferred("sigmoid", torch.sigmoid))
+sim_rule("tanh")(_deferred("tanh", torch.tanh))
 
 
-@sim_rule(nn.Identity, nn.Dropout, "method:contiguous", "method:clone", "method:detach",
-          "method:float", "method:to")
+@sim_rule("identity", "copy")
 def identity(ctx: SimCtx) -> Compiled:
     """No arithmetic: the value passes through (dropout is off at inference)."""
     return Compiled(ctx.arg(0), lambda data, *_, **__: data, rowwise=True)
@@ -434,20 +438,20 @@ def _clamp(ctx: SimCtx, x: Meta, lo: float | None, hi: float | None) -> Compiled
                     info={"univariate": fn})
 
 
-@sim_rule(torch.clamp, "method:clamp", torch.clip, "method:clip")
+@sim_rule("clamp")
 def clamp(ctx: SimCtx) -> Compiled:
     """clamp(x, lo, hi) with bounds on x's grid."""
     return _clamp(ctx, ctx.arg(0), ctx.arg(1, "min"), ctx.arg(2, "max"))
 
 
-@sim_rule(nn.Hardtanh, nn.ReLU6)
+@sim_rule("hardtanh_module")
 def hardtanh_module(ctx: SimCtx) -> Compiled:
     """Hardtanh/ReLU6 modules: a clamp to the module's bounds."""
     m = ctx.module
     return _clamp(ctx, ctx.arg(0), m.min_val, m.max_val)
 
 
-@sim_rule(F.hardtanh)
+@sim_rule("hardtanh")
 def hardtanh(ctx: SimCtx) -> Compiled:
     """F.hardtanh(x, min_val=-1, max_val=1)."""
     return _clamp(ctx, ctx.arg(0), ctx.arg(1, "min_val", -1.0), ctx.arg(2, "max_val", 1.0))
@@ -461,8 +465,8 @@ def _extremum(fn: Callable) -> SimRule:
     return apply
 
 
-sim_rule(torch.maximum)(_extremum(np.maximum))
-sim_rule(torch.minimum)(_extremum(np.minimum))
+sim_rule("maximum")(_extremum(np.maximum))
+sim_rule("minimum")(_extremum(np.minimum))
 
 
 # ----------------------------------------------------------------------------- arithmetic
@@ -510,12 +514,12 @@ def _add_rule(fn: Callable, swap: bool = False) -> SimRule:
     return apply
 
 
-sim_rule(operator.add, torch.add, "method:add", operator.iadd)(_add_rule(np.add))
-sim_rule(operator.sub, torch.sub, "method:sub", operator.isub)(_add_rule(np.subtract))
-sim_rule("method:rsub", torch.rsub)(_add_rule(np.subtract, swap=True))
+sim_rule("add")(_add_rule(np.add))
+sim_rule("sub")(_add_rule(np.subtract))
+sim_rule("rsub")(_add_rule(np.subtract, swap=True))
 
 
-@sim_rule(operator.mul, torch.mul, "method:mul", operator.imul)
+@sim_rule("mul")
 def multiply(ctx: SimCtx) -> Compiled:
     """a * b: integer product on the product grid (var x var is the `mul` kind)."""
     (ma, ca), (mb, cb) = operand(ctx.arg(0)), operand(ctx.arg(1, "other"))
@@ -543,7 +547,7 @@ def multiply(ctx: SimCtx) -> Compiled:
                     rowwise=True, info=info)
 
 
-@sim_rule(operator.truediv, torch.div, "method:div")
+@sim_rule("div")
 def divide(ctx: SimCtx) -> Compiled:
     """x / c for a power-of-two c: the same integers on a finer grid (no arithmetic)."""
     x, c = ctx.arg(0), ctx.arg(1, "other")
@@ -559,7 +563,7 @@ def divide(ctx: SimCtx) -> Compiled:
                     rowwise=True)
 
 
-@sim_rule(operator.neg, torch.neg, "method:neg")
+@sim_rule("neg")
 def negate(ctx: SimCtx) -> Compiled:
     """-x."""
     x = ctx.arg(0)
@@ -570,7 +574,7 @@ def negate(ctx: SimCtx) -> Compiled:
 # ----------------------------------------------------------------------------- structure
 
 
-@sim_rule(operator.getitem)
+@sim_rule("getitem")
 def getitem(ctx: SimCtx) -> Compiled:
     """A tuple element, or a tensor slice (row-wise when dim 0 is taken whole)."""
     src, index = ctx.arg(0), ctx.arg(1)
@@ -590,7 +594,7 @@ def _dim_rowwise(dim: int) -> bool:
     return dim != 0
 
 
-@sim_rule("method:chunk", torch.chunk)
+@sim_rule("chunk")
 def chunk(ctx: SimCtx) -> Compiled:
     """torch.chunk: pieces of ceil(n / chunks) along dim; views, no arithmetic."""
     src, chunks, dim = ctx.arg(0), ctx.arg(1, "chunks"), ctx.arg(2, "dim", 0)
@@ -604,7 +608,7 @@ def chunk(ctx: SimCtx) -> Compiled:
     return Compiled(_parts(ctx, src), kernel, rowwise=_dim_rowwise(dim))
 
 
-@sim_rule("method:split", torch.split)
+@sim_rule("split")
 def split(ctx: SimCtx) -> Compiled:
     """torch.split by a piece size or a list of sizes."""
     src, sizes, dim = ctx.arg(0), ctx.arg(1, "split_size_or_sections"), ctx.arg(2, "dim", 0)
@@ -617,7 +621,7 @@ def split(ctx: SimCtx) -> Compiled:
     return Compiled(_parts(ctx, src), kernel, rowwise=_dim_rowwise(dim))
 
 
-@sim_rule("method:unbind", torch.unbind)
+@sim_rule("unbind")
 def unbind(ctx: SimCtx) -> Compiled:
     """torch.unbind: slices along dim."""
     src, dim = ctx.arg(0), ctx.arg(1, "dim", 0)
@@ -643,8 +647,8 @@ def _join(fn: Callable) -> SimRule:
     return apply
 
 
-sim_rule(torch.cat, torch.concat)(_join(np.concatenate))
-sim_rule(torch.stack)(_join(np.stack))
+sim_rule("cat")(_join(np.concatenate))
+sim_rule("stack")(_join(np.stack))
 
 
 def _view(fn: Callable) -> SimRule:
@@ -664,22 +668,22 @@ def _shape_args(args) -> tuple:
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
-for _keys, _fn in (
-    (("method:view", "method:reshape", torch.reshape), lambda d, *s, **_: d.reshape(_shape_args(s))),
-    (("method:flatten", torch.flatten), _flatten),
-    (("method:squeeze", torch.squeeze), lambda d, dim=None: np.squeeze(d, axis=dim)),
-    (("method:unsqueeze", torch.unsqueeze), lambda d, dim: np.expand_dims(d, dim)),
-    (("method:transpose", torch.transpose), lambda d, a, b: np.swapaxes(d, a, b)),
-    (("method:permute", torch.permute), lambda d, *p: np.transpose(d, _shape_args(p))),
-    (("method:t",), lambda d: d.T),
-    (("method:expand",), lambda d, *s: np.broadcast_to(
+for _name, _fn in (
+    ("reshape", lambda d, *s, **_: d.reshape(_shape_args(s))),
+    ("flatten", _flatten),
+    ("squeeze", lambda d, dim=None: np.squeeze(d, axis=dim)),
+    ("unsqueeze", lambda d, dim: np.expand_dims(d, dim)),
+    ("transpose", lambda d, a, b: np.swapaxes(d, a, b)),
+    ("permute", lambda d, *p: np.transpose(d, _shape_args(p))),
+    ("t", lambda d: d.T),
+    ("expand", lambda d, *s: np.broadcast_to(
         d, tuple(o if n == -1 else n for n, o in zip(_shape_args(s), (1,) * (len(_shape_args(s)) - d.ndim) + d.shape)))),
-    (("method:expand_as",), lambda d, other: np.broadcast_to(d, other.shape)),
+    ("expand_as", lambda d, other: np.broadcast_to(d, other.shape)),
 ):
-    sim_rule(*_keys)(_view(_fn))
+    sim_rule(_name)(_view(_fn))
 
 
-@sim_rule("method:size", "method:dim", getattr)
+@sim_rule("size")
 def size(ctx: SimCtx) -> Compiled:
     """Sizes and attributes are known before the run."""
     return Compiled(None, const=ctx.static)
@@ -694,11 +698,11 @@ def _constant_like(value: int) -> SimRule:
     return apply
 
 
-sim_rule(torch.zeros_like)(_constant_like(0))
-sim_rule(torch.ones_like)(_constant_like(1))
+sim_rule("zeros_like")(_constant_like(0))
+sim_rule("ones_like")(_constant_like(1))
 
 
-@sim_rule(ConstTensor)
+@sim_rule("const_tensor")
 def const_tensor(ctx: SimCtx) -> Compiled:
     """A quantized weight or bias handed to Brevitas' step code: whole numbers on its grid."""
     t = ctx.module.qtype

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from gatesim.sweep.config import SweepConfig, resolve_path
-from gatesim.sweep.evaluate import cell_config
+from gatesim.pipeline import cell_config
 
 
 def checkpoint_dir(cfg: SweepConfig, out: Path) -> Path:

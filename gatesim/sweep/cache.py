@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Iterable
 
-from gatesim.costs.config import CONFIG_DIR
+from gatesim.costs.config import COSTS_DIR
 from gatesim.errors import GatesimError
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -28,7 +28,7 @@ def _digest(paths: Iterable[Path]) -> str:
 @cache
 def code_fingerprint() -> str:
     """gatesim's source and cost files: what every row's figures are computed by."""
-    return _digest([*PACKAGE_DIR.rglob("*.py"), *(CONFIG_DIR / "costs").glob("*.yaml")])
+    return _digest([*PACKAGE_DIR.rglob("*.py"), *COSTS_DIR.glob("*.yaml")])
 
 
 @cache

@@ -7,22 +7,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gatesim.cells import CELLS, MODULE_PREFIX, CellConfig
-from gatesim.costs import MODELS
-from gatesim.costs.ckks import CkksParams
-from gatesim.costs.config import SCHEMA_VERSION, load, read_mapping
-from gatesim.costs.cpu import CpuParams
-from gatesim.costs.fpga import FpgaCosts, FpgaParams
-from gatesim.costs.tfhe import TfheCosts, TfheParams
+from gatesim.cells import CellConfig, check_name
+from gatesim.costs import TARGETS
+from gatesim.costs.config import SCHEMA_VERSION, read_mapping, resolve_profile
 from gatesim.errors import GatesimError
 
 MAX_POINTS = 2_000_000  # a grid beyond this is almost surely a typo in a range
-# Parameters a sweep may vary per target (steps is a design axis; the rest are validation-only).
-PARAMS: dict[str, type[BaseModel]] = {"cpu": CpuParams, "fpga": FpgaParams, "ckks": CkksParams,
-                                      "tfhe": TfheParams}
-NOT_SWEPT = {"steps", "constant_nodes", "observed_bits", "pbs_parameters"}
-SWEPT_PARAMS = list(dict.fromkeys(f for m in PARAMS.values() for f in m.model_fields if f not in NOT_SWEPT))
-ADD_GATED_ONLY = ("inhibit", "candidate_act", "theta")  # variant axes of the add-gated cells
 
 
 class Range(BaseModel):
@@ -94,10 +84,7 @@ class Axes(BaseModel):
     @field_validator("cell")
     @classmethod
     def _cells(cls, v: list[str]) -> list[str]:
-        bad = [c for c in v if c not in CELLS and not c.startswith(MODULE_PREFIX)]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not allowed; allowed: {', '.join(CELLS)}, or module:pkg.mod:factory")
-        return v
+        return [check_name(c) for c in v]
 
 
 class Sampling(BaseModel):
@@ -159,43 +146,30 @@ def _describe(exc: ValidationError) -> str:
 
 def _check_targets(cfg: SweepConfig, where: str) -> None:
     """Each target and parameter is known, each value valid, and each target can take the axes."""
-    for target, axes in cfg.targets.items():
-        if target not in MODELS:
-            raise GatesimError(f"{where}: targets.{target}: unknown target; allowed: {', '.join(MODELS)}")
-        params = PARAMS[target]
-        allowed = sorted(params.model_fields.keys() - NOT_SWEPT)
-        for name, values in axes.items():
-            field = f"targets.{target}.{name}"
-            if name not in allowed:
+    for name, axes in cfg.targets.items():
+        if name not in TARGETS:
+            raise GatesimError(f"{where}: targets.{name}: unknown target; allowed: {', '.join(TARGETS)}")
+        target = TARGETS[name]
+        allowed = sorted(target.sweep_params)
+        for param, values in axes.items():
+            field = f"targets.{name}.{param}"
+            if param not in allowed:
                 raise GatesimError(f"{where}: {field}: unknown parameter; allowed: {', '.join(allowed)}")
             if not isinstance(values, list) or not values:
                 raise GatesimError(f"{where}: {field}: give a non-empty list of values")
             for value in values:
-                if name == "profile" and value is not None:
-                    value = resolve_path(cfg, value)
-                    if not value.is_file():
-                        raise GatesimError(f"{where}: {field}: {value}: no such file "
-                                           f"(paths are relative to the sweep file)")
+                if param == "profile" and value is not None:
+                    value = profile_path(cfg, value, f"{where}: {field}")
                 try:
-                    params(**{name: value})
+                    target.params(**{param: value})
                 except ValidationError as exc:
                     err = exc.errors()[0]
                     raise GatesimError(f"{where}: {field}: {value!r}: {err['msg']}") from exc
-    if "fpga" in cfg.targets:
-        parts = load(FpgaCosts, "fpga").parts
-        for part in cfg.targets["fpga"].get("part", []):
-            if part not in parts:
-                raise GatesimError(f"{where}: targets.fpga.part: {part!r}; allowed: {', '.join(parts)}")
-    if "tfhe" in cfg.targets:  # TFHE computes on small integers: every width must be a table it can take
-        limit = int(load(TfheCosts, "tfhe").pbs.max_precision_bits.value)
-        for name in ("weight_bits", "act_bits", "gate_bits"):
-            for bits in getattr(cfg.axes, name):
-                if bits is None and name != "gate_bits":
-                    raise GatesimError(f"{where}: axes.{name}: null (float) with target tfhe; TFHE computes "
-                                       f"on integers: use widths 2..{limit} or drop the tfhe target")
-                if bits is not None and bits > limit:
-                    raise GatesimError(f"{where}: axes.{name}: {bits} with target tfhe; the TFHE backend takes "
-                                       f"tables of at most {limit} bits: use 2..{limit} or drop the tfhe target")
+        if target.check_sweep is not None:
+            try:
+                target.check_sweep(cfg.axes, axes)
+            except ValueError as exc:
+                raise GatesimError(f"{where}: {exc}") from exc
 
 
 def _check_accuracy(cfg: SweepConfig, where: str) -> None:
@@ -219,6 +193,19 @@ def _check_accuracy(cfg: SweepConfig, where: str) -> None:
 def resolve_path(cfg: SweepConfig, value: str | Path) -> Path:
     path = Path(value)
     return path if path.is_absolute() or cfg.path is None else cfg.path.parent / path
+
+
+def profile_path(cfg: SweepConfig, value: str | Path, where: str = "") -> Path:
+    """A profile file relative to the sweep file, or a shipped profile by name (e.g. cpu-vm)."""
+    path = resolve_path(cfg, value)
+    if not path.exists():
+        try:
+            path = Path(resolve_profile(Path(value)))
+        except ValueError as exc:
+            raise GatesimError(f"{where}: {path}: {exc} (paths are relative to the sweep file)") from exc
+    if not path.is_file():
+        raise GatesimError(f"{where}: {path}: no such file (paths are relative to the sweep file)")
+    return path.resolve()
 
 
 def parse(data: dict[str, Any], where: str = "sweep config", path: Path | None = None) -> SweepConfig:

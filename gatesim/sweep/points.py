@@ -9,10 +9,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from gatesim.errors import GatesimError
-from gatesim.sweep.config import ADD_GATED_ONLY, MAX_POINTS, SweepConfig
-
-MUL_GATED = {"gru", "lstm"}  # built-in cells without the add-gated variant axes
-BITS = ("weight_bits", "act_bits", "gate_bits", "acc_bits")
+from gatesim.pipeline import design_for
+from gatesim.sweep.config import MAX_POINTS, SweepConfig
 
 
 def _design_axes(cfg: SweepConfig) -> dict[str, list]:
@@ -50,17 +48,6 @@ def _designs(cfg: SweepConfig) -> Iterator[dict[str, Any]]:
             yield {"cell": cell, **{n: combo[n] for n in others}}
 
 
-def normalize(design: dict[str, Any], target: str) -> dict[str, Any]:
-    """The point as its cost depends on it: variant axes mean nothing to a multiply-gated cell,
-    and CKKS costs the unquantized cell (it computes on approximate reals)."""
-    design = dict(design)
-    if design["cell"] in MUL_GATED:
-        design.update(dict.fromkeys(ADD_GATED_ONLY))
-    if target == "ckks":
-        design.update(dict.fromkeys(BITS))
-    return design
-
-
 def count_points(cfg: SweepConfig) -> int:
     """Points before de-duplication (an upper bound), without building them."""
     axes = _design_axes(cfg)
@@ -83,7 +70,7 @@ def points(cfg: SweepConfig) -> list[dict[str, Any]]:
     out = []
     for design in _designs(cfg):
         for target, params in targets:
-            point = {**normalize(design, target), "target": target, "params": params}
+            point = {**design_for(design, target), "target": target, "params": params}
             ident = (tuple(point[k] for k in design), target, tuple(sorted(params.items())))
             if ident not in seen:
                 seen.add(ident)

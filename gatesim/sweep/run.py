@@ -14,12 +14,13 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from gatesim.errors import GatesimError
+from gatesim.pipeline import CONFIG_FIELDS
+from gatesim.results import read_results, to_frame, write_results
 from gatesim.sweep import accuracy
 from gatesim.sweep.cache import ResultCache, code_fingerprint, point_key
-from gatesim.sweep.config import SweepConfig, load_sweep, parse, resolve_path
-from gatesim.sweep.evaluate import CONFIG_FIELDS, evaluate, ignore_interrupts
+from gatesim.sweep.config import SweepConfig, load_sweep, parse, profile_path
+from gatesim.sweep.evaluate import evaluate, ignore_interrupts
 from gatesim.sweep.points import points as expand
-from gatesim.sweep.results import read_results, to_frame, write_results
 
 CACHE_NAME = ".gatesim-cache.sqlite"
 TEMPLATE_FIELDS = ("cell", "batch", *CONFIG_FIELDS)  # points that share these share a traced template
@@ -120,11 +121,11 @@ def _with_accuracy(cfg: SweepConfig, table: pd.DataFrame, pts: list[dict], out: 
     return pd.concat([table, accuracy.columns(per_point, results, cfg.accuracy.task)], axis=1)
 
 
-def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None, workers: int | None = None,
-          scheduler: str | None = None, progress: Progress | None = None, report: bool = True) -> SweepResult:
+def run_sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None, workers: int | None = None,
+              scheduler: str | None = None, progress: Progress | None = None) -> tuple[SweepConfig, SweepResult]:
     """Run a sweep (a YAML path, a mapping as in one, or a SweepConfig). Results go to `out`
-    (default reports/) as <name>.parquet and <name>.csv, plus <name>.html and <name>.md when
-    `report`; `workers` local processes (default one per core) or a Dask `scheduler` address."""
+    (default reports/) as <name>.parquet and <name>.csv; `workers` local processes (default
+    one per core) or a Dask `scheduler` address. The report is the caller's (gatesim.api)."""
     t0 = time.perf_counter()
     cfg = (config if isinstance(config, SweepConfig) else parse(config) if isinstance(config, dict)
            else load_sweep(config))
@@ -138,7 +139,7 @@ def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None
     pts = expand(cfg)
     for p in pts:
         if p["params"].get("profile"):
-            p["params"]["profile"] = str(resolve_path(cfg, p["params"]["profile"]).resolve())
+            p["params"]["profile"] = str(profile_path(cfg, p["params"]["profile"]))
     # 2. key every point by content; the cache says which are already done
     fingerprint = code_fingerprint()
     keyed = [(point_key(p, fingerprint), p) for p in pts]
@@ -176,9 +177,4 @@ def sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None
     table = read_results(files["parquet"])  # the table as anyone reading the file sees it
     t3 = time.perf_counter()
     seconds = {"expand": t1 - t0, "compute": t2 - t1, "train": t2b - t2, "write": t3 - t2b}
-    if report:
-        from gatesim.report import write_report
-
-        files.update(write_report(table, out, cfg.name, title=cfg.description or cfg.name))
-        seconds["report"] = time.perf_counter() - t3
-    return SweepResult(table, files, len(keyed), len(todo), cached, seconds)
+    return cfg, SweepResult(table, files, len(keyed), len(todo), cached, seconds)

@@ -47,7 +47,7 @@ def _attach(value: Any, producers: frozenset[int], computed: bool) -> Any:
     if isinstance(value, Val):
         if value.producers and not computed:
             return value
-        return Val(value.shape, value.qtype, value.is_var, producers)
+        return Val(value.shape, value.qtype, value.is_var, producers, value.acc)
     if isinstance(value, tuple):
         return tuple(_attach(v, producers, computed) for v in value)
     return value

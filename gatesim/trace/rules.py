@@ -3,18 +3,15 @@
 A rule sees the node's arguments as `Val`s (shape, fixed-point type, variable or constant)
 and returns the ops it costs plus the value it produces. Ops a rule returns run in sequence
 (each feeds the next); a rule returning no ops passes its inputs through (views, slices).
-Lookup: modules by class (most derived first), functions by identity, methods by name.
-An fx node with no rule is an error that names it, never a silent zero.
+Rules are registered by op name (gatesim.trace.keys, the key space the simulation rules
+share). An fx node with no rule is an error that names it, never a silent zero.
 """
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
-import torch.nn.functional as F
-from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
+from brevitas.nn.quant_layer import QuantNonLinearActLayer
 from torch import nn
 
 from gatesim.fixedpoint import qtype as qt
@@ -22,8 +19,10 @@ from gatesim.fixedpoint.brevitas_adapter import (
     act_qtype, activation_kind, bias_qtype, proxy_enabled, weight_qtype,
 )
 from gatesim.fixedpoint.qtype import FLOAT, QType
-from gatesim.ops import Op
-from gatesim.trace.adapters import ConstTensor, ProxyAct
+from gatesim.ops import TABLES, Op
+from gatesim.trace.adapters import ProxyAct
+from gatesim.trace.keys import find_rule as find_by_key
+from gatesim.trace.keys import registrar
 from gatesim.trace.values import Val, const_val
 
 
@@ -60,39 +59,12 @@ class RuleOut:
 
 
 Rule = Callable[[NodeCtx], RuleOut]
-RULES: dict[Any, Rule] = {}
-
-
-def registrar(registry: dict[Any, Callable]) -> Callable[..., Callable]:
-    """A decorator registering a function under keys; a second one for a key is a bug."""
-
-    def rule(*keys: Any) -> Callable[[Callable], Callable]:
-        def register(fn: Callable) -> Callable:
-            for key in keys:
-                if key in registry:
-                    raise ValueError(f"duplicate rule for {key!r}")
-                registry[key] = fn
-            return fn
-
-        return register
-
-    return rule
-
-
+RULES: dict[str, Rule] = {}  # op name (gatesim.trace.keys) -> counting rule
 rule = registrar(RULES)
 
 
-def find_rule(op: str, target: Any, module: nn.Module | None,
-              registry: dict[Any, Callable] = RULES) -> Callable | None:
-    """Modules by class (most derived first), functions by identity, methods by name."""
-    if op == "call_module":
-        for cls in type(module).__mro__:
-            if cls in registry:
-                return registry[cls]
-        return None
-    if op == "call_method":
-        return registry.get(f"method:{target}")
-    return registry.get(target)
+def find_rule(op: str, target: Any, module: nn.Module | None) -> Rule | None:
+    return find_by_key(op, target, module, RULES)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -141,13 +113,13 @@ def entry_qtype(module: nn.Module) -> QType | None:
 def passthrough(ctx: NodeCtx) -> RuleOut:
     """Views, slices, copies: no arithmetic, the first tensor argument flows through."""
     src = next(a for a in (*ctx.args, *ctx.kwargs.values()) if isinstance(a, Val))
-    return RuleOut(Val(ctx.out_shape, src.qtype, src.is_var))
+    return RuleOut(src.view(ctx.out_shape))
 
 
 def _reshape_like(ctx: NodeCtx, value: Val) -> Any:
     if isinstance(ctx.out_shape, tuple) and ctx.out_shape and isinstance(ctx.out_shape[0], tuple):
-        return tuple(Val(s, value.qtype, value.is_var) for s in ctx.out_shape)
-    return Val(ctx.out_shape, value.qtype, value.is_var)
+        return tuple(value.view(s) for s in ctx.out_shape)
+    return value.view(ctx.out_shape)
 
 
 # ----------------------------------------------------------------------------- linear layers
@@ -164,7 +136,7 @@ def _dense(ctx: NodeCtx, x: Val, w: QType, has_bias: bool, b: QType | None, ops:
     weights = Val((out_features, k), w, False)
     ops.append(op("load", out_features * k, [weights], w, label="weights"))
     ops.append(op("mac", rows * out_features * k, [x, weights], acc, reduction=k))
-    out = Val(ctx.out_shape, acc, x.is_var)
+    out = Val(ctx.out_shape, acc, x.is_var, acc=True)
     if has_bias:
         bias = b if b is not None else FLOAT
         if not (bias.is_float or acc.is_float):
@@ -177,7 +149,7 @@ def _dense(ctx: NodeCtx, x: Val, w: QType, has_bias: bool, b: QType | None, ops:
             total = qt.with_bits(total, ctx.acc_bits)
         ops.append(op("add", rows * out_features, [out, Val((out_features,), bias, False)], total,
                       label="bias"))
-        out = Val(ctx.out_shape, total, x.is_var)
+        out = Val(ctx.out_shape, total, x.is_var, acc=True)
     return out
 
 
@@ -185,7 +157,7 @@ def _acc_scale(x: QType, w: QType) -> float | None:
     return None if (x.is_float or w.is_float) else x.scale * w.scale
 
 
-@rule(QuantWeightBiasInputOutputLayer)
+@rule("quant_linear")
 def quant_linear(ctx: NodeCtx) -> RuleOut:
     """Brevitas QuantLinear (and other WBIOL layers): input requant, mac, bias add, output requant."""
     m, ops = ctx.module, []
@@ -202,7 +174,7 @@ def quant_linear(ctx: NodeCtx) -> RuleOut:
     return RuleOut(out, ops)
 
 
-@rule(nn.Linear)
+@rule("float_linear")
 def float_linear(ctx: NodeCtx) -> RuleOut:
     """torch.nn.Linear: mac = rows * out * in, add = rows * out."""
     ops: list[Op] = []
@@ -210,7 +182,7 @@ def float_linear(ctx: NodeCtx) -> RuleOut:
     return RuleOut(out, ops)
 
 
-@rule(F.linear)
+@rule("functional_linear")
 def functional_linear(ctx: NodeCtx) -> RuleOut:
     """F.linear(x, W, b): constant W gives mac; a variable W is a var x var product."""
     x, w, b = ctx.arg(0), ctx.arg(1, "weight"), ctx.arg(2, "bias")
@@ -221,19 +193,21 @@ def functional_linear(ctx: NodeCtx) -> RuleOut:
     return RuleOut(out, ops)
 
 
-@rule(torch.matmul, operator.matmul, torch.mm, torch.bmm, "method:matmul")
+@rule("matmul")
 def matmul(ctx: NodeCtx) -> RuleOut:
     """a @ b: constant operand -> mac; both variable -> mul per product + add per partial sum."""
     a, b = as_val(ctx.arg(0)), as_val(ctx.arg(1))
     k = a.shape[-1]
     n_out = _numel(ctx.out_shape)
     acc = qt.dot(a.qtype, b.qtype, k)
+    if ctx.acc_bits is not None and not acc.is_float:
+        acc = qt.with_bits(acc, ctx.acc_bits)
     if a.is_var and b.is_var:
         prod = qt.mul(a.qtype, b.qtype)
         ops = [op("mul", n_out * k, [a, b], prod), op("add", n_out * (k - 1), [Val((), prod, True)], acc)]
     else:
         ops = [op("mac", n_out * k, [a, b], acc, reduction=k)]
-    return RuleOut(Val(ctx.out_shape, acc, a.is_var or b.is_var), ops)
+    return RuleOut(Val(ctx.out_shape, acc, a.is_var or b.is_var, acc=True), ops)
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -248,7 +222,7 @@ def _numel(shape: tuple[int, ...]) -> int:
 
 def _activation(x: Val, kind: str | None, out: QType | None, ops: list[Op], out_shape) -> Val:
     """Apply one activation then quantize: tables emit their output type directly."""
-    if kind in ("sigmoid", "tanh", "lut"):
+    if kind in TABLES:
         target = out or FLOAT
         ops.append(op(kind, x.numel, [x], target))
         return Val(out_shape, target, x.is_var)
@@ -260,7 +234,7 @@ def _activation(x: Val, kind: str | None, out: QType | None, ops: list[Op], out_
     return requant(x, out, ops, "output")
 
 
-@rule(QuantNonLinearActLayer)
+@rule("quant_activation")
 def quant_activation(ctx: NodeCtx) -> RuleOut:
     """Brevitas QuantIdentity/QuantReLU/QuantSigmoid/QuantTanh/...: input requant, act, requant."""
     m, ops = ctx.module, []
@@ -278,17 +252,12 @@ def _float_act(kind: str | None) -> Rule:
     return apply
 
 
-for _keys, _kind in (
-    ((nn.ReLU, torch.relu, F.relu, "method:relu"), "relu"),
-    ((nn.Sigmoid, torch.sigmoid, F.sigmoid, "method:sigmoid"), "sigmoid"),
-    ((nn.Tanh, torch.tanh, F.tanh, "method:tanh"), "tanh"),
-    ((nn.Hardtanh, F.hardtanh, nn.ReLU6), "max"),
-    ((nn.Identity, nn.Dropout), None),
-):
-    rule(*_keys)(_float_act(_kind))
+for _names, _kind in ((("relu",), "relu"), (("sigmoid",), "sigmoid"), (("tanh",), "tanh"),
+                      (("hardtanh_module", "hardtanh"), "max"), (("identity",), None)):
+    rule(*_names)(_float_act(_kind))
 
 
-@rule(torch.clamp, "method:clamp", torch.clip, "method:clip")
+@rule("clamp")
 def clamp(ctx: NodeCtx) -> RuleOut:
     """clamp(x, lo, hi): one compare-and-select per element."""
     x = ctx.arg(0)
@@ -299,7 +268,7 @@ def clamp(ctx: NodeCtx) -> RuleOut:
     return RuleOut(Val(ctx.out_shape, t, x.is_var), [op("max", x.numel, [x], t, label="clamp")])
 
 
-@rule(torch.maximum, torch.minimum)
+@rule("maximum", "minimum")
 def elementwise_max(ctx: NodeCtx) -> RuleOut:
     """max/min of two tensors: one compare per output element."""
     a, b = as_val(ctx.arg(0)), as_val(ctx.arg(1))
@@ -312,14 +281,18 @@ def elementwise_max(ctx: NodeCtx) -> RuleOut:
 
 
 def _binary(kind_of: Callable[[Val, Val], str], combine: Callable[[QType, QType], QType],
-            swap: bool = False) -> Rule:
+            swap: bool = False, sums: bool = False) -> Rule:
+    """`sums`: an addition, which keeps a sum of accumulators in the accumulator register."""
     def apply(ctx: NodeCtx) -> RuleOut:
         a, b = as_val(ctx.arg(0)), as_val(ctx.arg(1, "other"))
         if swap:
             a, b = b, a
         t = combine(a.qtype, b.qtype)
+        acc = sums and (a.acc or b.acc)
+        if acc and ctx.acc_bits is not None and not t.is_float:
+            t = qt.with_bits(t, ctx.acc_bits)
         n = _numel(ctx.out_shape)
-        out = Val(ctx.out_shape, t, a.is_var or b.is_var)
+        out = Val(ctx.out_shape, t, a.is_var or b.is_var, acc=acc)
         if not out.is_var:
             return RuleOut(out)  # constant folding: computed once, offline
         return RuleOut(out, [op(kind_of(a, b), n, [a, b], t)])
@@ -336,44 +309,42 @@ def _div_type(a: QType, b: QType) -> QType:
     return FLOAT if a.is_float or b.is_float else a
 
 
-rule(operator.add, torch.add, "method:add", operator.iadd)(
-    _binary(lambda a, b: "add", qt.add))
-rule(operator.sub, torch.sub, "method:sub", operator.isub)(
-    _binary(lambda a, b: "add", qt.sub))
-rule("method:rsub", torch.rsub)(_binary(lambda a, b: "add", qt.sub, swap=True))
-rule(operator.mul, torch.mul, "method:mul", operator.imul)(_binary(_mul_kind, qt.mul))
-rule(operator.truediv, torch.div, "method:div")(_binary(lambda a, b: "mul_const", _div_type))
+rule("add")(_binary(lambda a, b: "add", qt.add, sums=True))
+rule("sub")(_binary(lambda a, b: "add", qt.sub, sums=True))
+rule("rsub")(_binary(lambda a, b: "add", qt.sub, swap=True, sums=True))
+rule("mul")(_binary(_mul_kind, qt.mul))
+rule("div")(_binary(lambda a, b: "mul_const", _div_type))
 
 
-@rule(operator.neg, torch.neg, "method:neg")
+@rule("neg")
 def negate(ctx: NodeCtx) -> RuleOut:
     """-x: a subtraction from zero, one add per element."""
     x = ctx.arg(0)
     t = qt.neg(x.qtype)
-    return RuleOut(Val(ctx.out_shape, t, x.is_var), [op("add", x.numel, [x], t, label="neg")])
+    return RuleOut(Val(ctx.out_shape, t, x.is_var, acc=x.acc), [op("add", x.numel, [x], t, label="neg")])
 
 
 # ----------------------------------------------------------------------------- structure
 
 
-@rule(operator.getitem)
+@rule("getitem")
 def getitem(ctx: NodeCtx) -> RuleOut:
     """Tuple element or tensor slice: no arithmetic."""
     src, index = ctx.arg(0), ctx.arg(1)
     if isinstance(src, (tuple, list)):
         return RuleOut(src[index])
     if isinstance(src, Val):
-        return RuleOut(Val(ctx.out_shape, src.qtype, src.is_var))
+        return RuleOut(src.view(ctx.out_shape))
     return RuleOut(ctx.out_shape)
 
 
-@rule("method:chunk", torch.chunk, "method:split", torch.split, "method:unbind", torch.unbind)
+@rule("chunk", "split", "unbind")
 def split(ctx: NodeCtx) -> RuleOut:
     """chunk/split/unbind: views of the input, no arithmetic."""
     return RuleOut(_reshape_like(ctx, ctx.arg(0)))
 
 
-@rule(torch.cat, torch.stack, torch.concat)
+@rule("cat", "stack")
 def concat(ctx: NodeCtx) -> RuleOut:
     """cat/stack: data movement only; the widest input type covers the result."""
     parts = [as_val(p) for p in ctx.arg(0, "tensors")]
@@ -383,18 +354,13 @@ def concat(ctx: NodeCtx) -> RuleOut:
     return RuleOut(Val(ctx.out_shape, t, any(p.is_var for p in parts)))
 
 
-@rule(
-    "method:view", "method:reshape", "method:flatten", "method:squeeze", "method:unsqueeze",
-    "method:contiguous", "method:transpose", "method:permute", "method:t", "method:expand",
-    "method:float", "method:clone", "method:detach", "method:to", "method:expand_as",
-    torch.reshape, torch.flatten, torch.squeeze, torch.unsqueeze, torch.transpose, torch.permute,
-)
+@rule("copy", "reshape", "flatten", "squeeze", "unsqueeze", "transpose", "permute", "t", "expand", "expand_as")
 def view(ctx: NodeCtx) -> RuleOut:
     """Shape-only ops: no arithmetic."""
     return passthrough(ctx)
 
 
-@rule("method:size", "method:dim", getattr)
+@rule("size")
 def size(ctx: NodeCtx) -> RuleOut:
     """Sizes and attributes: values known at trace time, no arithmetic."""
     return RuleOut(ctx.out_shape)
@@ -408,20 +374,20 @@ def _constant_like(value: float) -> Rule:
     return apply
 
 
-rule(torch.zeros_like)(_constant_like(0.0))
-rule(torch.ones_like)(_constant_like(1.0))
+rule("zeros_like")(_constant_like(0.0))
+rule("ones_like")(_constant_like(1.0))
 
 
 # ----------------------------------------------------------------------------- adapters
 
 
-@rule(ConstTensor)
+@rule("const_tensor")
 def const_tensor(ctx: NodeCtx) -> RuleOut:
     """A quantized weight or bias handed to Brevitas' step code: a constant, no arithmetic."""
     return RuleOut(Val(ctx.out_shape, ctx.module.qtype, False))
 
 
-@rule(ProxyAct)
+@rule("proxy_act")
 def proxy_act(ctx: NodeCtx) -> RuleOut:
     """A Brevitas quantizer proxy (with its fused activation, if any): act + requant."""
     ops: list[Op] = []

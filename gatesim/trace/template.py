@@ -15,11 +15,11 @@ import torch
 from torch import nn
 
 from gatesim.errors import GatesimError
-from gatesim.trace import default_inputs
+from gatesim.trace import default_inputs, prepare
 from gatesim.trace.adapters import adapt
 from gatesim.trace.lower import lower
 from gatesim.trace.opgraph import OpGraph
-from gatesim.trace.tracer import record_shapes, symbolic_trace
+from gatesim.trace.tracer import record_shapes
 
 PROBE = (2, 3, 5)  # (batch, input_size, hidden_size) of the base probe: small and distinct
 CANONICAL = (32, 64)  # (input_size, hidden_size) of the instance whose quantizers give the widths
@@ -86,8 +86,7 @@ class CellTemplate:
         # the graph at any size is then the same whichever size was asked for first.
         with torch.random.fork_rng():
             torch.manual_seed(0)
-            self.module = factory(*CANONICAL)
-        self.gm = symbolic_trace(self.module)
+            self.module, self.gm = prepare(factory(*CANONICAL))
         self.memo: dict = {}
         b0, i0, h0 = PROBE
         base = probe_factory(i0, h0)

@@ -1,7 +1,8 @@
 """torch.fx tracing with Brevitas layers as leaves, plus a run that records shapes."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 import torch.fx as fx
@@ -77,6 +78,17 @@ class ShapeRecorder(fx.Interpreter):
             raise GatesimError(f"node {n.name!r} ({n.op} {n.target}) failed while tracing: {exc}") from exc
         self.shapes[n.name] = shape_of(out)
         return out
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run with the module in eval mode (quantizers stop collecting statistics)."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 @torch.no_grad()

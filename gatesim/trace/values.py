@@ -13,12 +13,19 @@ from gatesim.fixedpoint.qtype import FLOAT, QType
 
 @dataclass(frozen=True)
 class Val:
-    """A tensor value: its shape, fixed-point type, data dependence and producing ops."""
+    """A tensor value: its shape, fixed-point type, data dependence and producing ops.
+    `acc` marks a sum held in the accumulator register (a dot product, its bias, sums of
+    those): what `acc_bits` narrows, here as in the simulator."""
 
     shape: tuple[int, ...]
     qtype: QType
     is_var: bool
     producers: frozenset[int] = frozenset()
+    acc: bool = False
+
+    def view(self, shape: Any) -> "Val":
+        """The same value seen with another shape (a view, slice or copy)."""
+        return Val(shape, self.qtype, self.is_var, acc=self.acc)
 
     @property
     def numel(self) -> int:

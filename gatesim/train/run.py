@@ -56,17 +56,27 @@ def run_name(s: dict[str, Any], key: str) -> str:
     return f"{s['cell']}-{s['task']}-T{s['seq_len']}-H{s['hidden_size']}-{bits}-s{s['seed']}-{key[:12]}"
 
 
+def _arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    bound = inspect.signature(train).bind(**arguments)
+    bound.apply_defaults()
+    return {**bound.arguments, "config": bound.arguments["config"] or CellConfig()}
+
+
+def checkpoint_path(out: str | Path, **arguments: Any) -> Path:
+    """<out>/<name>-<key>.pt: where `train_cached` keeps the run with these `train` arguments
+    (its result beside it as .json)."""
+    a = _arguments(arguments)
+    s = settings(*(a[k] for k in ("cell", "task", "seq_len", "hidden_size", "config", "epochs", "seed",
+                                   "batch_size", "lr", "train_size", "test_size")))
+    return Path(out) / f"{run_name(s, settings_key(s))}.pt"
+
+
 def train_cached(out: str | Path, retrain: bool = False, progress: Progress | None = None,
                  **arguments: Any) -> dict[str, Any]:
     """`train(**arguments)`, unless `out` already holds a run with the same settings and
-    training code: then its saved result. Checkpoints are <out>/<name>-<key>.pt, each with its
-    result beside it as .json."""
-    bound = inspect.signature(train).bind(**arguments)
-    bound.apply_defaults()
-    a = {**bound.arguments, "config": bound.arguments["config"] or CellConfig()}
-    s = settings(*(a[k] for k in ("cell", "task", "seq_len", "hidden_size", "config", "epochs", "seed",
-                                   "batch_size", "lr", "train_size", "test_size")))
-    path = Path(out) / f"{run_name(s, settings_key(s))}.pt"
+    training code: then its saved result."""
+    a = _arguments(arguments)
+    path = checkpoint_path(out, **arguments)
     saved = path.with_suffix(".json")
     if saved.is_file() and not retrain:
         try:

@@ -18,16 +18,14 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from gatesim.cells import CellConfig, build_cell
-from gatesim.costs import estimate
+from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
 from gatesim.costs.ckks import CkksCosts, ring_for
 from gatesim.costs.config import load
-from gatesim.counting import template
 from gatesim.errors import GatesimError
 from gatesim.he.lazy import LazyLinear, evaluated
+from gatesim.pipeline import estimate
 from gatesim.validate.plain import plain_torch
 
-CELLS = ("gru", "lstm", "add_gru", "add_lstm")
 HIDDEN = (4, 8, 16)
 INPUT_SIZE = 4
 FIT_RANGE = 4.0
@@ -144,10 +142,10 @@ def one(cell: str, hidden: int, degree: int, profile, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     module = build_cell(cell, INPUT_SIZE, hidden, CellConfig.unquantized())
     gm = plain_torch(module).eval()
-    graph = template(cell, INPUT_SIZE, hidden, CellConfig.unquantized()).at(INPUT_SIZE, hidden, 1)
-    predicted = estimate(graph, "ckks", poly_degree=degree, profile=profile)
+    _, predicted = estimate(cell, INPUT_SIZE, hidden, "ckks", 1, CellConfig.unquantized(), poly_degree=degree,
+                            profile=profile)  # exactly as `gatesim estimate` computes it
     depth, n = predicted.resources["depth"], predicted.resources["poly_modulus_degree"]
-    sizes = [INPUT_SIZE] + [hidden] * (2 if "lstm" in cell else 1)
+    sizes = [INPUT_SIZE] + [hidden] * n_states(cell)
     with torch.no_grad():
         measured_depth, seconds = depth, runs(gm, depth, sizes, degree)
         while seconds is None and measured_depth < depth + 4:  # deeper than predicted
@@ -162,7 +160,7 @@ def one(cell: str, hidden: int, degree: int, profile, seed: int = 0) -> dict:
             "predicted_s": predicted.latency_s, "measured_s": seconds}
 
 
-def validate(profile, cells=CELLS, hidden_sizes=HIDDEN, degree: int = 3, *,
+def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, degree: int = 3, *,
              progress: Callable[[], None] = lambda: None) -> dict:
     rows = []
     for hidden in hidden_sizes:
@@ -176,7 +174,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     """Add-gated over multiply-gated depth and time per hidden size, predicted and measured."""
     index = {(r["cell"], r["hidden_size"]): r for r in rows}
     out = []
-    for add, mul in (("add_gru", "gru"), ("add_lstm", "lstm")):
+    for add, mul in pairs():
         for (cell, hidden), a in index.items():
             m = index.get((mul, hidden))
             if cell == add and m and a["measured_s"] and m["measured_s"]:
@@ -186,3 +184,22 @@ def ratios(rows: list[dict]) -> list[dict]:
                             "predicted_time_ratio": a["predicted_s"] / m["predicted_s"],
                             "measured_time_ratio": a["measured_s"] / m["measured_s"]})
     return out
+
+
+# ----------------------------------------------------------------------------- the CLI's table
+
+
+def show(r: dict) -> None:
+    """The result as `gatesim validate ckks` prints it without --json."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="CKKS model vs TenSEAL, one cell step (polynomial activations)")
+    for col in ("cell", "H", "N", "depth model", "depth TenSEAL", "predicted s", "measured s", "ratio"):
+        table.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        measured = row["measured_s"]
+        table.add_row(row["cell"], str(row["hidden_size"]), str(row["poly_modulus_degree"]), str(row["depth_predicted"]),
+                      str(row["depth_measured"]), f"{row['predicted_s']:.3f}", "-" if measured is None else f"{measured:.3f}",
+                      "-" if measured is None else f"{row['predicted_s'] / measured:.2f}")
+    Console().print(table)

@@ -14,14 +14,13 @@ import numpy as np
 import torch
 
 from gatesim.calibrate.tfhe import pbs_parameters
-from gatesim.cells import CellConfig, build_cell
+from gatesim.cells import CELLS, CellConfig, build_cell, pairs
 from gatesim.costs import estimate
 from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.he.concrete_export import clear_ranges, compile_step, constant_tables, inputset
 from gatesim.simulate import SimOptions, Simulator
 
-CELLS = ("gru", "lstm", "add_gru", "add_lstm")
 HIDDEN = (2, 4, 8)
 BITS = (3,)  # the design notes' setting; 2-bit cells fold more tables than the model's rule finds
 INPUT_SIZE = 2
@@ -59,7 +58,7 @@ def one(cell: str, hidden: int, bits: int, profile, seed: int = 0) -> dict:
             "output_matches_simulator": bool(matches), "constant_tables": sorted(constant)}
 
 
-def validate(profile, cells=CELLS, hidden_sizes=HIDDEN, bits=BITS, *,
+def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, bits=BITS, *,
              progress: Callable[[], None] = lambda: None) -> dict:
     """{"rows": [...]} as `gatesim validate tfhe --json` prints it; a step concrete-python
     cannot compile is a row with its `error`, the others still run."""
@@ -79,7 +78,7 @@ def ratios(rows: list[dict]) -> list[dict]:
     """Add-gated over multiply-gated PBS count and time, per hidden size and bits."""
     index = {(r["cell"], r["hidden_size"], r["bits"]): r for r in rows if "error" not in r}
     out = []
-    for add, mul in (("add_gru", "gru"), ("add_lstm", "lstm")):
+    for add, mul in pairs():
         for (cell, hidden, bits), a in index.items():
             m = index.get((mul, hidden, bits))
             if cell == add and m:
@@ -89,3 +88,33 @@ def ratios(rows: list[dict]) -> list[dict]:
                             "predicted_time_ratio": a["predicted_s"] / m["predicted_s"],
                             "measured_time_ratio": a["measured_s"] / m["measured_s"]})
     return out
+
+
+# ----------------------------------------------------------------------------- the CLI's table
+
+
+def show(r: dict) -> None:
+    """The result as `gatesim validate tfhe` prints it without --json."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows = Table(title="TFHE model vs concrete-python, one cell step")
+    for col in ("cell", "H", "bits", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio", "output = simulator"):
+        rows.add_column(col, justify="left" if col == "cell" else "right")
+    for row in r["rows"]:
+        if "error" in row:
+            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), "-", "-", "-", "-", "-",
+                         row["error"][:60])
+            continue
+        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["pbs_predicted"]),
+                     str(row["pbs_compiler"]), f"{row['predicted_s']:.3f}", f"{row['measured_s']:.3f}",
+                     f"{row['predicted_s'] / row['measured_s']:.2f}", "yes" if row["output_matches_simulator"] else "NO")
+    console.print(rows)
+    pairs = Table(title="add-gated / multiply-gated")
+    for col in ("pair", "H", "bits", "PBS model", "PBS compiler", "time predicted", "time measured"):
+        pairs.add_column(col, justify="left" if col == "pair" else "right")
+    for p in r["add_vs_mul"]:
+        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), f"{p['pbs_predicted_ratio']:.2f}",
+                      f"{p['pbs_compiler_ratio']:.2f}", f"{p['predicted_time_ratio']:.2f}", f"{p['measured_time_ratio']:.2f}")
+    console.print(pairs)

@@ -1,5 +1,6 @@
 """The results table: one row per design point x target, written as Parquet and CSV (each file
-appears whole or not at all) and read back with errors that say what is wrong."""
+appears whole or not at all) and read back with errors that say what is wrong. The sweep
+writes it and the report reads it; neither knows the other."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,23 +8,25 @@ from typing import Any
 
 import pandas as pd
 
+from gatesim.cells.config import BITS, VARIANT_AXES
+from gatesim.costs.targets import swept_params
 from gatesim.errors import GatesimError
 from gatesim.files import write_atomically
-from gatesim.sweep.config import SWEPT_PARAMS
-from gatesim.sweep.evaluate import DESIGN
 
+# What a design point is: the columns that identify it (with its target and parameters).
+DESIGN = ("cell", "input_size", "hidden_size", "steps", "batch", *BITS, *VARIANT_AXES)
 REQUIRED = ("key", "cell", "pair", "gating", "target", "hidden_size", "energy_pj", "latency_s", "feasible")
 
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows to a table: what a point is (design, target, parameters), then its figures."""
     frame = pd.DataFrame.from_records(rows)
-    first = ["key", *DESIGN, "pair", "gating", "target", *SWEPT_PARAMS, "feasible", "error", "energy_pj",
+    first = ["key", *DESIGN, "pair", "gating", "target", *swept_params(), "feasible", "error", "energy_pj",
              "latency_s", "step_energy_pj", "step_latency_s"]
     first = [c for c in first if c in frame.columns]
     frame = frame[first + [c for c in frame.columns if c not in first]]
-    for column in ("error", "mode", "part", "matvec", "profile", "inhibit", "candidate_act"):
-        if column in frame:
+    for column in ("error", *VARIANT_AXES, *swept_params()):  # text parameters: one dtype whatever is missing
+        if column in frame and frame[column].dtype == object and frame[column].dropna().map(type).eq(str).all():
             frame[column] = frame[column].astype("string")
     return frame
 

@@ -1,0 +1,506 @@
+"""gatesim command line: `gatesim COMMAND --help` explains each command.
+
+A thin layer over gatesim.pipeline (count, simulate, estimate), gatesim.api (sweep) and the
+target records (gatesim.costs.targets): target options, calibrate and validate come from
+the records, so a new target needs no edit here.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from pydantic import ValidationError
+
+from gatesim.cells import CELL_HELP
+from gatesim.costs.targets import TARGETS
+
+app = typer.Typer(
+    help="What a gated recurrent cell really costs, and what add-gating (ReLU + subtraction "
+         "instead of sigmoid x state) saves.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+)
+state = {"debug": False}
+
+
+def _tables():
+    """The rich tables module, imported when a command prints (keeps --help fast)."""
+    from gatesim import tables
+
+    return tables
+
+
+def fail(message: str) -> None:
+    """One line on stderr naming the bad value and what is allowed; exit code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def run_guarded(fn):
+    """Turn gatesim's input errors into one clear line (full traceback with --debug)."""
+    from gatesim.errors import GatesimError
+
+    try:
+        return fn()
+    except (GatesimError, ValidationError) as exc:
+        if state["debug"]:
+            raise
+        fail(_one_line(exc))
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"])
+            flag = "--" + field.replace("_", "-")
+            parts.append(f"{flag}={err.get('input')!r}: {err['msg']}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+@app.callback()
+def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")):
+    state["debug"] = debug
+
+
+def _positive(name: str):
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and value <= 0:
+            fail(f"--{name}={value}: must be a whole number >= 1")
+        return value
+
+    return check
+
+
+def _bits(name: str):
+    def check(value: Optional[int]) -> Optional[int]:
+        if value is not None and not 2 <= value <= 32:
+            fail(f"--{name}={value}: bit widths must be between 2 and 32")
+        return value
+
+    return check
+
+
+# options several commands share (typer copies them per command)
+INPUT = typer.Option(..., "--input", "-i", help="Input features I.", callback=_positive("input"))
+HIDDEN = typer.Option(..., "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden"))
+WEIGHT_BITS = typer.Option(8, "--weight-bits", help="Weight width (2..32).", callback=_bits("weight-bits"))
+ACT_BITS = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits"))
+GATE_BITS = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.",
+                         callback=_bits("gate-bits"))
+FLOAT = typer.Option(False, "--float", help="No quantization (float32 cell).")
+JSON = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
+
+
+@app.command()
+def count(
+    cells: list[str] = typer.Argument(..., metavar="CELL...", help=CELL_HELP + "; several cells print side by side"),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
+    steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence.", callback=_positive("steps")),
+    batch: int = typer.Option(1, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
+    acc_bits: Optional[int] = typer.Option(None, "--acc-bits", callback=_bits("acc-bits"),
+                                           help="Accumulator register width (2..32); default: what the sums "
+                                                "provably need."),
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    as_json: bool = JSON,
+):
+    """Count ops per step and per sequence, by kind and operand bit width, with graph depths."""
+    from gatesim.cells import CellConfig
+    from gatesim.pipeline import count as count_ops
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, acc_bits=acc_bits, gate_bits=gate_bits)
+        return [count_ops(cell, input_size, hidden_size, steps, batch, config) for cell in cells]
+
+    results = run_guarded(go)
+    if as_json:  # one cell: one object (the contract); several: a list of them
+        typer.echo(json.dumps(results[0] if len(results) == 1 else results))
+    elif len(results) == 1:
+        _tables().print_counts(results[0])
+    else:
+        _tables().print_side_by_side(results)
+
+
+OVERFLOW_HELP = "What a value too wide for a narrowed register does: wrap (two's complement) or saturate."
+
+
+@app.command()
+def simulate(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
+    steps: int = typer.Option(20, "--steps", "-T", help="Time steps simulated.", callback=_positive("steps")),
+    batch: int = typer.Option(8, "--batch", "-B", help="Sequences simulated side by side.", callback=_positive("batch")),
+    weight_bits: int = WEIGHT_BITS,
+    act_bits: int = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
+    acc_bits: Optional[int] = typer.Option(
+        None, "--acc-bits", callback=_bits("acc-bits"),
+        help="Accumulator register width (2..32): narrower than the sums provably need, values "
+             "wrap or saturate and the overflows are reported; default: the proven width (no overflow)."),
+    state_bits: Optional[int] = typer.Option(
+        None, "--state-bits", callback=_bits("state-bits"),
+        help="Narrow the stored state (same grid, fewer bits) and report the overflows."),
+    overflow: str = typer.Option("wrap", "--overflow", help=OVERFLOW_HELP),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs."),
+    check_brevitas: bool = typer.Option(
+        False, "--check-brevitas",
+        help="Also run the same module through Brevitas on the same inputs and compare every "
+             "output element (fills bit_exact, mismatches, elements_compared)."),
+    as_json: bool = JSON,
+):
+    """Run a cell bit-accurately in integers over a random sequence: ranges and widths per node,
+    overflows of narrowed registers, and (with --check-brevitas) equality with Brevitas."""
+    from gatesim.cells import CellConfig
+    from gatesim.pipeline import simulate_cell
+
+    if overflow not in ("wrap", "saturate"):
+        fail(f"--overflow={overflow!r}: allowed values are wrap, saturate")
+
+    def go():
+        config = CellConfig(weight_bits=weight_bits, act_bits=act_bits, gate_bits=gate_bits, acc_bits=acc_bits)
+        return simulate_cell(cell, input_size, hidden_size, steps, batch, config, seed, state_bits=state_bits,
+                             overflow=overflow, check_brevitas=check_brevitas)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _tables().print_simulation(result)
+
+
+# ----------------------------------------------------------------------------- cost models
+
+TARGET_HELP = " | ".join(TARGETS)
+
+
+def default_profile(target: str) -> Path:
+    """Where `gatesim calibrate TARGET` writes this host's profile by default: the user's
+    configuration folder (never the working tree or the installed package)."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "gatesim" / "profiles" / f"{target}-{platform.node() or 'host'}.json"
+
+
+def with_target_options(command):
+    """Add one option per target parameter the target records declare to `command`'s
+    signature (typer reads it); their values reach the command in **options."""
+    signature = inspect.signature(command)
+    fixed = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    owners: dict[str, list] = {}
+    for target in TARGETS.values():
+        for option in target.options:
+            owners.setdefault(option.name, []).append((target.name, option))
+    extra = []
+    for name, declared in owners.items():
+        option = declared[0][1]
+        helps = dict.fromkeys(o.help for _, o in declared)
+        text = "; ".join(f"{', '.join(t for t, o in declared if o.help == h)}: {h}" for h in helps) + "."
+        is_flag = option.type is bool
+        extra.append(inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=bool if is_flag else Optional[option.type],
+            default=typer.Option(False if is_flag else None, option.flag, help=text)))
+    command.__signature__ = signature.replace(parameters=fixed + extra)
+    return command
+
+
+@app.command()
+@with_target_options
+def estimate(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    target: str = typer.Option("cpu", "--target", "-t", help=TARGET_HELP),
+    input_size: int = INPUT,
+    hidden_size: int = HIDDEN,
+    steps: int = typer.Option(1, "--steps", "-T", help="Time steps per sequence (figures are for all of them).",
+                              callback=_positive("steps")),
+    batch: int = typer.Option(1, "--batch", "-B", help="Batch rows per step.", callback=_positive("batch")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    as_json: bool = JSON,
+    **options,
+):
+    """Energy, latency and resources of a cell on a target, with the add-gated / multiply-gated
+    ratio for the same sizes and bits. Every constant comes from the target's cost file
+    (gatesim/costs/data/TARGET.yaml), each with its source."""
+    from gatesim.cells import CellConfig
+    from gatesim.pipeline import estimate_cell
+
+    if target not in TARGETS:
+        fail(f"--target={target!r}: allowed values are {', '.join(TARGETS)}")
+    own = {o.name for o in TARGETS[target].options}
+    given = {k: v for k, v in options.items() if v is not None and v is not False}  # (0 is a value)
+    for name in [k for k in given if k not in own]:
+        users = [t for t, r in TARGETS.items() if name in {o.name for o in r.options}]
+        fail(f"--{name.replace('_', '-')} applies to --target {' or '.join(users)}, not {target}")
+    params = {k: v for k, v in given.items() if k in own}
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, gate_bits=gate_bits)
+        return estimate_cell(cell, input_size, hidden_size, target, batch, config, steps=steps, **params)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        _tables().print_estimate(result)
+
+
+def _with_entry(kind: str) -> list[str]:
+    return [name for name, t in TARGETS.items() if getattr(t, kind)]
+
+
+@app.command()
+def calibrate(
+    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join(_with_entry("calibrate"))),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Profile file to write (default: "
+                                       "~/.config/gatesim/profiles/TARGET-<host>.json)."),
+    max_bits: Optional[int] = typer.Option(None, "--max-bits", help="tfhe: widest PBS precision to measure "
+                                           "(1..8, default 8).", min=1, max=8),
+):
+    """Measure this host for a cost model and write a profile that --profile applies
+    (cpu: torch micro-benchmarks, about 10 s; ckks: TenSEAL ops at N = 8192..32768, about a
+    minute; tfhe: concrete-python PBS per precision, about 40 s)."""
+    allowed = _with_entry("calibrate")
+    if target not in allowed:
+        fail(f"calibrate: unknown target {target!r}; allowed: {', '.join(allowed)}")
+    record = TARGETS[target]
+    options = {"max_bits": max_bits}
+    for name, value in options.items():
+        if value is not None and name not in record.calibrate_options:
+            fail(f"--{name.replace('_', '-')} does not apply to calibrate {target}")
+    from rich.progress import Progress
+
+    calibrator = importlib.import_module(record.calibrate)
+    path = out or default_profile(target)
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS)
+        profile = calibrator.measure(lambda: bar.advance(task), **{k: v for k, v in options.items() if v is not None})
+    from gatesim.files import write_text_atomically
+
+    write_text_atomically(path, json.dumps(profile, indent=1))
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
+def validate(
+    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join(_with_entry("validate"))),
+    profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with: a path, or the name "
+                                           "of a shipped one (default: this host's, calibrated first if missing)."),
+    cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default every "
+                                              "built-in cell)."),
+    hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default "
+                                               "cpu: 8 32 128 512, ckks: 4 8 16, tfhe: 2 4 8)."),
+    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager and/or fused (repeatable; default both)."),
+    bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
+    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="cpu: batch rows per step (default 64).",
+                                        callback=_positive("batch")),
+    input_size: Optional[int] = typer.Option(None, "--input", "-i", help="cpu: input features I (default 32).",
+                                             callback=_positive("input")),
+    as_json: bool = JSON,
+):
+    """Check a cost model against real execution. cpu: the cells as real PyTorch code (eager: a
+    plain PyTorch loop; fused: torch.compile) vs the predicted time per step. tfhe: one step
+    compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
+    decrypted outputs vs the integer simulator. ckks: one step run with TenSEAL: depth (the
+    shortest chain it runs on) and time vs prediction. Predictions are computed exactly as
+    `gatesim estimate` computes them."""
+    from gatesim.cells import CELLS
+    from gatesim.costs.config import resolve_profile
+
+    allowed = _with_entry("validate")
+    if target not in allowed:
+        fail(f"validate: unknown target {target!r}; allowed: {', '.join(allowed)}")
+    from rich.progress import Progress
+
+    check = importlib.import_module(TARGETS[target].validate)
+    takes = inspect.signature(check.validate).parameters
+    cells = cells or list(CELLS)
+    hidden = hidden or list(check.HIDDEN)
+    bad = [v for v in cells if v not in CELLS]
+    if bad:
+        fail(f"--cell={bad[0]!r}: allowed values are {', '.join(CELLS)}")
+    if any(h <= 0 for h in hidden):
+        fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
+    given = {"modes": modes, "bits": bits, "batch": batch, "input_size": input_size}
+    flags = {"modes": "--mode", "bits": "--bits", "batch": "--batch", "input_size": "--input"}
+    for name, value in given.items():
+        if value and name not in takes:
+            fail(f"{flags[name]} does not apply to validate {target}")
+    if modes and any(m not in check.MODES for m in modes):
+        fail(f"--mode={[m for m in modes if m not in check.MODES][0]!r}: allowed values are {', '.join(check.MODES)}")
+    if bits and any(not 2 <= b <= 8 for b in bits):
+        fail(f"--bits={[b for b in bits if not 2 <= b <= 8][0]}: tfhe validation takes 2..8")
+    extra = {k: v for k, v in given.items() if v}
+    # one run per cell, hidden size and mode (cpu) or width (tfhe)
+    runs = len(modes or bits or getattr(check, "MODES", None) or getattr(check, "BITS", None) or (None,))
+    if profile is not None:
+        try:
+            path = Path(resolve_profile(profile))
+        except ValueError as exc:
+            fail(f"--profile={profile}: {exc}")
+    else:
+        path = default_profile(target)
+        if not path.exists():
+            typer.echo(f"no profile for this host yet: calibrating first ({path})", err=True)
+            calibrate(target, path, None)
+
+    def go():
+        with Progress(transient=True) as bar:
+            task = bar.add_task("running cells", total=len(cells) * len(hidden) * runs)
+            return check.validate(path, cells, hidden, **extra, progress=lambda: bar.advance(task))
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        check.show(result)
+
+
+@app.command()
+def sweep(
+    config: Path = typer.Argument(..., metavar="CONFIG", help="A sweep file, e.g. configs/sweeps/paper.yaml."),
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for NAME.parquet, NAME.csv, NAME.html, "
+                             "NAME.md and the result cache (NAME is the sweep's name)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Local worker processes (default: one per "
+                                          "core; 1 runs in this process).", min=1),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on a Dask cluster instead, e.g. "
+                                            "tcp://10.0.0.5:8786 (workers need gatesim installed)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Write the results table only."),
+    as_json: bool = JSON,
+):
+    """Cost every point of a design space (cells x sizes x bit widths x targets x cost-model
+    parameters) and write one row per point and target, then the interactive report.
+
+    CONFIG is YAML: `axes` (cell, input_size, hidden_size, steps, batch, weight_bits, act_bits,
+    gate_bits, acc_bits, inhibit, candidate_act, theta) and `targets` (each with lists of its
+    parameters); configs/sweeps/paper.yaml is an example.
+
+    Finished points are cached by content in OUT: a re-run computes only what changed, and an
+    interrupted sweep (Ctrl-C, kill) resumes where it stopped."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from gatesim.api import sweep as run_sweep
+    from gatesim.sweep import Interrupted
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
+    task = bar.add_task("sweeping", total=None)
+
+    def go():
+        with bar:
+            return run_sweep(config, out, workers, scheduler, report=not no_report,
+                             progress=lambda done, total, what: bar.update(task, completed=done, total=total,
+                                                                           description=what))
+
+    try:
+        result = run_guarded(go)
+    except Interrupted as exc:
+        typer.echo(f"\n{exc}", err=True)
+        raise typer.Exit(130)
+    summary = {"points": result.points, "computed": result.computed, "cached": result.cached,
+               "feasible": int(result.table["feasible"].sum()), "files": {k: str(v) for k, v in result.files.items()},
+               "seconds": result.seconds}
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    _tables().print_sweep(result, summary)
+
+
+@app.command()
+def report(
+    results: Path = typer.Argument(..., metavar="RESULTS", help="A results table from `gatesim sweep` "
+                                   "(NAME.parquet or NAME.csv)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for NAME.html and NAME.md "
+                                       "(default: beside RESULTS)."),
+    title: Optional[str] = typer.Option(None, "--title", help="Page and summary title (default: NAME)."),
+    as_json: bool = JSON,
+):
+    """Write the interactive HTML report (Pareto fronts, add/mul ratios vs hidden size, op-kind
+    breakdown, bit-width heatmaps, overflow markers; opens offline) and the markdown summary."""
+    from gatesim.report import report as write
+
+    files = run_guarded(lambda: write(results, out, title))
+    if as_json:
+        typer.echo(json.dumps({k: str(v) for k, v in files.items()}))
+        return
+    for kind, path in files.items():
+        typer.echo(f"  {kind:9s} {path}")
+
+
+@app.command()
+def train(
+    cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
+    task: str = typer.Option("adding", "--task", help="adding (sum of two marked values; MSE) or digits "
+                             "(scikit-learn's 8x8 digits, pixel by pixel; accuracy)."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", "-T", help="Sequence length (adding: 2..10000, "
+                                          "default 100; digits: 64)."),
+    hidden_size: int = typer.Option(32, "--hidden", "-H", help="Hidden units H.", callback=_positive("hidden")),
+    weight_bits: Optional[int] = WEIGHT_BITS,
+    act_bits: Optional[int] = ACT_BITS,
+    gate_bits: Optional[int] = GATE_BITS,
+    unquantized: bool = FLOAT,
+    epochs: int = typer.Option(10, "--epochs", "-e", help="Passes over the training set.", callback=_positive("epochs")),
+    seed: int = typer.Option(0, "--seed", help="Seeds the weights, the data and the batch order."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Sequences per gradient step.",
+                                   callback=_positive("batch-size")),
+    lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
+    train_size: int = typer.Option(10_000, "--train-size", help="Training sequences (digits: at most 1,437).",
+                                   callback=_positive("train-size")),
+    test_size: int = typer.Option(1_000, "--test-size", help="Test sequences (digits: at most 360).",
+                                  callback=_positive("test-size")),
+    out: Path = typer.Option(Path("reports/train"), "--out", "-o", help="Folder for the checkpoint (.pt) and its "
+                             "results (.json)."),
+    retrain: bool = typer.Option(False, "--retrain", help="Train even if --out holds a run with these settings."),
+    as_json: bool = JSON,
+):
+    """Quantization-aware training (Brevitas, CPU) of CELL plus a quantized readout on a
+    sequence task, then the test metric twice: from Brevitas' forward pass and from the
+    bit-accurate integer simulator. The two agree exactly (agree: true) when the simulator is
+    right. A run with the same settings already in --out is reused, not retrained."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    from gatesim.cells import CellConfig
+    from gatesim.train.run import train_cached
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
+    job = bar.add_task(f"training {cell} on {task}", total=None)
+
+    def go():
+        bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
+        config = CellConfig(**bits, gate_bits=gate_bits)
+        with bar:
+            return train_cached(out, retrain, lambda done, total: bar.update(job, completed=done, total=total),
+                                cell=cell, task=task, hidden_size=hidden_size, seq_len=seq_len, config=config,
+                                epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, train_size=train_size,
+                                test_size=test_size)
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        _tables().print_training(result)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,30 @@
+"""The committed summaries are what the committed sweeps produce, byte for byte."""
+from pathlib import Path
+
+import pytest
+
+from gatesim import sweep
+from gatesim.sweep import load_sweep
+from gatesim.sweep.accuracy import jobs
+from gatesim.sweep.points import points
+from gatesim.train.run import checkpoint_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paper_summary_regenerates_byte_for_byte(tmp_path):
+    result = sweep(ROOT / "configs" / "sweeps" / "paper.yaml", out=tmp_path, workers=2)
+    assert result.files["markdown"].read_text() == (ROOT / "reports" / "paper.md").read_text()
+
+
+def test_adding_summary_regenerates_byte_for_byte_from_the_saved_training_runs(tmp_path):
+    config = ROOT / "configs" / "sweeps" / "adding.yaml"
+    cfg = load_sweep(config)
+    _, runs = jobs(cfg, points(cfg), tmp_path)
+    missing = [checkpoint_path(folder, **arguments).with_suffix(".json").name for folder, arguments in runs
+               if not checkpoint_path(folder, **arguments).with_suffix(".json").is_file()]
+    if missing:  # the key hashes the training code: a change there means training again (hours)
+        pytest.skip(f"the training code changed since reports/train was saved ({len(missing)} runs to redo, "
+                    f"e.g. {missing[0]}): run `gatesim sweep configs/sweeps/adding.yaml` and commit")
+    result = sweep(config, out=tmp_path, workers=1)
+    assert result.files["markdown"].read_text() == (ROOT / "reports" / "adding.md").read_text()
