@@ -104,11 +104,22 @@ def graph_for(cell: str | Callable, input_size: int, hidden_size: int, target: s
     return graph_at(cell, input_size, hidden_size, batch, target_config(config or CellConfig(), get(target)), graphs)
 
 
+def design_params(cell: str | Callable, input_size: int, hidden_size: int, target: str,
+                  config: CellConfig | None, params: dict[str, Any]) -> dict[str, Any]:
+    """`params` and what the target derives from the design itself (TFHE: observed bounds)."""
+    record = get(target)
+    if record.derived_params is None:
+        return params
+    config = target_config(config or CellConfig(), record)
+    return {**params, **record.derived_params(cell, input_size, hidden_size, config, params)}
+
+
 def estimate(cell: str | Callable, input_size: int, hidden_size: int, target: str = "cpu", batch: int = 1,
              config: CellConfig | None = None, graphs: dict[tuple, OpGraph] | None = None,
              **params: Any) -> tuple[OpGraph, Estimate]:
     """The cell's op graph as `target` costs it, and the target's estimate with `params`."""
     graph = graph_for(cell, input_size, hidden_size, target, batch, config, graphs)
+    params = design_params(cell, input_size, hidden_size, target, config, params)
     return graph, get(target).model.estimate(graph, params)
 
 
@@ -209,7 +220,9 @@ def row(point: dict[str, Any], graphs: dict[tuple, OpGraph] | None = None) -> di
         config = cell_config(point)
         graph = graph_for(cell, point["input_size"], point["hidden_size"], target, point["batch"], config, graphs)
         out.update(_figures(graph, point, config, graphs))
-        est = get(target).model.estimate(graph, {"steps": point["steps"], **params})
+        params = design_params(cell, point["input_size"], point["hidden_size"], target, config,
+                               {"steps": point["steps"], **params})
+        est = get(target).model.estimate(graph, params)
     except GatesimError as exc:
         out.update(feasible=False, error=str(exc))
         return out

@@ -19,12 +19,16 @@ from gatesim.trace import OpGraph
 
 
 def one_node_graph(kind: str) -> OpGraph:
-    """A graph of a single op of `kind` (8-bit, on a variable and a constant where it takes two)."""
+    """A single op of `kind` (8-bit, on a variable and a constant where it takes two), its
+    result stored as the step's output (work no output needs is dead to an HE compiler)."""
     two = ops.KINDS[kind].product or ops.KINDS[kind].addition
     op = Op(kind, 16, (8, 8) if two else (8,), (True, False) if two else (True,), 8,
             reduction=4 if ops.KINDS[kind].weighted_sum else 0, label="weights" if kind == "load" else "")
     graph = nx.DiGraph()
     graph.add_node(0, op=op, fx_node=f"the_{kind}")
+    if kind != "store":
+        graph.add_node(1, op=Op("store", 4, (8,), (True,), 8, label="state"), fx_node="output")
+        graph.add_edge(0, 1)
     return OpGraph(graph, {"batch": 1, "input_size": 4, "hidden_size": 4})
 
 

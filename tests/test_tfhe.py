@@ -76,3 +76,67 @@ def test_a_table_wider_than_the_backend_takes_is_named():
     with pytest.raises(GatesimError, match=r"node 'reset_gate': a table lookup on a \d+-bit value; "
                                            r"the TFHE backend takes at most 16 bits"):
         estimate(graph("gru", 128, bits=8, input_size=32), "tfhe")
+
+
+# ----------------------------------------------------------------------------- observed bounds
+
+
+def test_observed_bounds_are_the_ones_validation_compiles_on():
+    """estimate (--bounds observed) simulates the input set 16 sequences at a time; validation
+    compiles a one-row step on the same samples: the same ranges, so the same table widths."""
+    from gatesim.he.bounds import InputSet, bounds_of, observed, simulator
+    from gatesim.pipeline import estimate as estimate_cell
+
+    config, inputset = CellConfig(weight_bits=3, act_bits=3), InputSet(sequences=5, steps=6, seed=3)
+    one_row = simulator("add_gru", 2, 4, config, inputset.seed)
+    samples = inputset.samples(one_row, 2, config)
+    assert len(samples) == 5 * 6 and samples[0][0].shape == (1, 2)
+    assert bounds_of(one_row, samples) == observed("add_gru", 2, 4, config, inputset)
+
+    _, seen = estimate_cell("add_gru", 2, 4, "tfhe", 1, config, bounds="observed", inputset_sequences=5,
+                            inputset_steps=6, inputset_seed=3)
+    _, proven = estimate_cell("add_gru", 2, 4, "tfhe", 1, config)
+    assert seen.details["bounds"] == "observed" and proven.details["bounds"] == "proven"
+    assert seen.resources["pbs_per_step"] == proven.resources["pbs_per_step"]
+    assert seen.resources["max_precision_bits"] < proven.resources["max_precision_bits"]
+
+
+def test_input_set_distributions_and_bad_parameters():
+    from gatesim.he.bounds import InputSet
+
+    config = CellConfig(weight_bits=3, act_bits=3)
+    uniform, normal = (InputSet(sequences=64, steps=8, distribution=d).inputs(2, config) for d in ("uniform", "normal"))
+    assert np.abs(uniform).max() <= config.input_range and np.abs(normal).max() <= config.input_range
+    assert normal.std() < uniform.std()
+    with pytest.raises(GatesimError, match="inputset_sequences"):
+        estimate(graph("gru", 2), "tfhe", inputset_sequences=0)
+    with pytest.raises(GatesimError, match="bounds"):
+        estimate(graph("gru", 2), "tfhe", bounds="guessed")
+
+
+def test_work_that_only_reaches_constant_outputs_is_dead_as_the_compiler_finds():
+    """Seeded 3-bit gru at I = H = 2: over the input set its state never leaves one value, so
+    the outputs are clear constants and Concrete drops every bootstrap feeding them."""
+    from gatesim.he.bounds import InputSet, bounds_of, simulator
+    from gatesim.he.concrete_export import compile_step
+
+    sim = simulator("gru", 2, 2, CellConfig(weight_bits=3, act_bits=3), seed=0)
+    samples = InputSet().samples(sim, 2, CellConfig(weight_bits=3, act_bits=3))
+    found = bounds_of(sim, samples)
+    assert "state_out" in found.constant
+    model = estimate(sim.opgraph, "tfhe", observed_bits=found.bits, constant_nodes=found.constant)
+    circuit = compile_step(sim, samples)
+    assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"] == 0
+
+
+def test_values_joined_by_linear_ops_share_one_width_as_concrete_assigns_it():
+    """GRU: the r x (W_hn h + b_hn) product is added into the candidate's 7-bit pre-activation,
+    so its lookups run at that width (plus the bit its (a + b) needs; Concrete puts both on one
+    parameter set)."""
+    from gatesim.pipeline import estimate as estimate_cell
+
+    rows = {r["fx_node"]: r["precision_bits"] for r in
+            estimate_cell("gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), bounds="observed")[1].by_node}
+    assert rows["mul"] == rows["candidate"] + 1 and rows["candidate"] == rows["reset_gate"]
+    narrow = estimate_cell("add_gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), bounds="observed")[1]
+    assert max(r["precision_bits"] for r in narrow.by_node if r["pbs"]) < rows["mul"]

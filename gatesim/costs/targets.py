@@ -41,6 +41,9 @@ class Target:
     validation_only: frozenset[str] = frozenset()  # parameters that are no sweep axes
     # extra checks of a sweep's design axes and this target's parameter lists: raise ValueError
     check_sweep: Callable[[Any, dict[str, list]], None] | None = None
+    # parameters the target derives from the design itself, not its graph alone:
+    # (cell, input_size, hidden_size, config, params) -> more params (e.g. TFHE's observed bounds)
+    derived_params: Callable[..., dict[str, Any]] | None = None
     calibrate: str | None = None  # module with STEPS and measure(progress, **options) -> profile
     validate: str | None = None  # module with validate(profile, cells, hidden_sizes, ...) -> rows
     calibrate_options: frozenset[str] = field(default_factory=frozenset)  # `gatesim calibrate` options it takes

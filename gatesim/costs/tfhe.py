@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
 from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
-from gatesim.costs.targets import PROFILE_OPTION, Target, register
+from gatesim.costs.targets import PROFILE_OPTION, Option, Target, register
 from gatesim.errors import GatesimError
 from gatesim.ops import ADDITIONS, MEMORY, MULTIPLICATIVE, PRODUCTS, UNIVARIATE, Op
 
@@ -71,6 +71,14 @@ class TfheProfile(Strict):
 class TfheParams(Strict):
     profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
+    # observed: each table sized by the range its input takes over an input set run through
+    # the integer simulator, as a compiler sizes it; proven: by the worst case (an upper bound).
+    # proven stays the default until the latency model is validated on observed bounds.
+    bounds: Literal["observed", "proven"] = "proven"
+    inputset_sequences: int = Field(16, ge=1, le=4096)
+    inputset_steps: int = Field(20, ge=1, le=10_000)
+    inputset_seed: int = Field(0, ge=0)  # the cell's random weights and the input sequences
+    inputset_distribution: Literal["uniform", "normal"] = "uniform"
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
     pbs_parameters: list[dict] | None = None  # crypto parameters a compiler chose, with counts
@@ -91,29 +99,76 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     compiled for ("constant table" rule: Concrete folds such a table into a clear constant,
     and a product with it into a clear product, so neither bootstraps). `observed` gives the
     bits each node's value takes over those inputs ("measured bounds" rule: Concrete sizes a
-    table by the range its input takes, not by the worst case); without it, proven widths."""
+    table by the range its input takes, not by the worst case); without it, proven widths.
+    Work that reaches the outputs only through constant tables is dead ("dead code" rule:
+    Concrete drops it, found where a cell's state never leaves one value)."""
     observed = observed or {}
     by_node: dict[str, list[tuple[int, Op]]] = defaultdict(list)
     how: dict[int, str] = {}
     for nid, data in graph.graph.nodes(data=True):
         by_node[data["fx_node"]].append((nid, data["op"]))
         how[nid] = price_of("tfhe", PRICES, data["op"].kind, data["fx_node"])
+    live = _live_nodes(graph, constant)
+    width = _group_widths(graph, how, observed)
     out = []
     for fx_node, ops in by_node.items():
+        if fx_node not in live:
+            continue
         tables = [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
         if tables and fx_node not in constant:  # fused univariate chain: one table of the chain's input
             first, last = tables[0][1], tables[-1][1]
-            inputs = _sources(graph, tables[0][0])
-            precision = max((observed[s] for s in inputs if s in observed), default=first.bits)
+            precision = max((width[p] for p in graph.graph.predecessors(tables[0][0])), default=first.bits)
             out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "table", "pbs": last.count,
                         "precision": precision, "per_element": 1})
         for n, o in ops:
             sources = _sources(graph, n)
             if how[n] == "product" and not sources & constant:
-                precision = max((observed[s] for s in sources if s in observed), default=o.bits)
+                precision = width[n]
                 out.append({"fx_node": fx_node, "node": n, "kind": o.kind, "how": "product", "pbs": None,
                             "precision": precision, "per_element": None, "count": o.count})
     return out
+
+
+def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int]) -> dict[int, int]:
+    """The bit width each value is encoded with, as Concrete assigns it: the operands and the
+    result of every operation but a table lookup share one width (additions, products with
+    clear or encrypted values, matrix products), so each connected group takes the widest
+    value in it; a table's output starts a value of its own. A value's width is what it
+    takes over the input set (`observed`, per fx node) or else its proven width."""
+    g = graph.graph
+    parent = {n: n for n in g.nodes}
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    for n in g.nodes:
+        if how[n] in ("linear", "product") or g.nodes[n]["op"].kind == "store":
+            for p in g.predecessors(n):
+                parent[root(p)] = root(n)
+    widest: dict[int, int] = defaultdict(int)
+    for n, d in g.nodes(data=True):
+        bits = observed.get(d["fx_node"], d["op"].out_bits)
+        widest[root(n)] = max(widest[root(n)], bits)
+    return {n: widest[root(n)] for n in g.nodes}
+
+
+def _live_nodes(graph: OpGraph, constant: frozenset[str]) -> set[str]:
+    """The fx nodes whose values reach a stored output other than through a constant table."""
+    g = graph.graph
+    todo = [n for n, d in g.nodes(data=True) if d["op"].kind == "store"]
+    seen: set[int] = set(todo)
+    while todo:
+        node = todo.pop()
+        if g.nodes[node]["fx_node"] in constant:
+            continue  # a clear constant: what feeds it is not needed
+        for p in g.predecessors(node):
+            if p not in seen:
+                seen.add(p)
+                todo.append(p)
+    return {g.nodes[n]["fx_node"] for n in seen}
 
 
 def _sources(graph: OpGraph, node: int) -> set[str]:
@@ -160,6 +215,7 @@ class TfheModel:
                      "pbs_depth": graph.depth()["nonlinear"] + graph.depth()["multiplicative"],
                      "bootstrap_key_bytes": keys, "linear_ops_per_step": linear_ops}
         details = {"steps": p.steps, "profile": str(p.profile) if p.profile else None,
+                   "bounds": "observed" if p.observed_bits else "proven",
                    "per_step": {"latency_s": step_s, "pbs": pbs_total}}
         return Estimate("tfhe", 0.0, step_s * p.steps, resources, by_kind(rows), rows, details)
 
@@ -178,6 +234,19 @@ class TfheModel:
         return costs.pbs.seconds_at_3_bits.value * costs.pbs.growth_per_bit.value ** (precision - 3)
 
 
+def observed_params(cell: Any, input_size: int, hidden_size: int, config: Any, params: dict[str, Any]) -> dict:
+    """bounds=observed: the bits each node's value takes over the input set, and the tables
+    that give one value there, for the design's own cell (gatesim.he.bounds)."""
+    p = parameters(TfheParams, "tfhe", params)
+    if p.bounds == "proven" or p.observed_bits:
+        return {}
+    from gatesim.he.bounds import InputSet, observed
+
+    found = observed(cell, input_size, hidden_size, config, InputSet(
+        p.inputset_sequences, p.inputset_steps, p.inputset_seed, p.inputset_distribution))
+    return {"observed_bits": found.bits, "constant_nodes": found.constant}
+
+
 def check_sweep(axes: Any, params: dict[str, list]) -> None:
     """TFHE computes on small integers: every width must be a table it can take."""
     limit = int(load(TfheCosts, "tfhe").pbs.max_precision_bits.value)
@@ -194,8 +263,16 @@ def check_sweep(axes: Any, params: dict[str, list]) -> None:
 TARGET = register(Target(
     name="tfhe", model=TfheModel(), params=TfheParams,
     summary="Concrete-like: programmable bootstraps per step at their precision, linear ops nearly free",
-    options=(PROFILE_OPTION,),
+    options=(PROFILE_OPTION,
+             Option("bounds", "--bounds", "proven (default: each table sized by the worst case of its input) or "
+                                          "observed (by the range its input takes over an input set run through "
+                                          "the integer simulator, as a compiler sizes it)"),
+             Option("inputset_sequences", "--inputset-sequences", "random sequences in that input set (16)", int),
+             Option("inputset_steps", "--inputset-steps", "steps per sequence (20)", int),
+             Option("inputset_seed", "--inputset-seed", "seed of the cell's weights and the sequences (0)", int),
+             Option("inputset_distribution", "--inputset-distribution", "uniform (default) or normal inputs")),
     second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
     validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters"}),
-    check_sweep=check_sweep, calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",
+    check_sweep=check_sweep, derived_params=observed_params,
+    calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",
     calibrate_options=frozenset({"max_bits"})))

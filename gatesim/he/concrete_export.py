@@ -8,6 +8,7 @@ slices and encrypted products are traced as they are.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import operator
 from typing import Any, Callable
@@ -41,9 +42,11 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
     """f(**{placeholder: encrypted integers}) -> tuple of the step's outputs.
 
     With `clear_ranges` the function runs on clear integers instead of Concrete tracers,
-    applying each table directly and recording the range of every table's input there.
+    applying each table directly and recording the range of every table's input there
+    (concrete-python is not needed for that).
     """
-    from concrete import fhe
+    if clear_ranges is None:
+        from concrete import fhe
 
     names = list(sim.placeholders)
     calls = [n for n in sim.gm.graph.nodes if n.op not in ("placeholder", "output")]
@@ -98,7 +101,8 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
                 compiled = sim.compiled[node.name]
                 args = fx.node.map_arg(node.args, lambda n: env[n.name])
                 kwargs = fx.node.map_arg(node.kwargs, lambda n: env[n.name])
-                with fhe.tag(node.name):  # Concrete's statistics then count PBS per fx node
+                # Concrete's statistics then count PBS per fx node
+                with fhe.tag(node.name) if clear_ranges is None else contextlib.nullcontext():
                     value = lazy_step(node, compiled, args)
                     if value is None:
                         value = traced(node, compiled, evaluated(args), evaluated(kwargs))

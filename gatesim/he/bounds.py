@@ -1,0 +1,91 @@
+"""The ranges a compiler sizes its tables by: a cell step run on clear integers over an input
+set, as concrete-python measures its input set when it compiles (not the proven worst case).
+
+The input set is the states a cell really visits: random input sequences (seeded, spread over
+the input quantizer's range) run through the integer simulator, every step's (x, *states)
+one sample. `gatesim estimate --target tfhe` (bounds: observed) and `gatesim validate tfhe`
+use the same samples, so the bits the model prices are the bits the compiler chose.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from gatesim.cells import CellConfig, build_cell
+from gatesim.fixedpoint.qtype import bits_for
+from gatesim.he.concrete_export import clear_ranges, constant_tables
+
+Distribution = Literal["uniform", "normal"]
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """`sequences` random sequences of `steps` steps; the cell's weights and the inputs are
+    drawn from `seed`. uniform: x over the input quantizer's whole range; normal: mean 0,
+    standard deviation a third of that range, clipped to it."""
+
+    sequences: int = 16
+    steps: int = 20
+    seed: int = 0
+    distribution: Distribution = "uniform"
+
+    def inputs(self, input_size: int, config: CellConfig) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        shape, span = (self.sequences, self.steps, input_size), config.input_range
+        if self.distribution == "uniform":
+            return rng.uniform(-span, span, shape)
+        return np.clip(rng.normal(0.0, span / 3, shape), -span, span)
+
+    def samples(self, sim, input_size: int, config: CellConfig) -> list[tuple[np.ndarray, ...]]:
+        """(x_t, *states_t) as whole numbers for every step of every sequence, `sim.batch`
+        rows a sample; states start at zero (torch's convention) and then are the cell's own."""
+        x = self.inputs(input_size, config)
+        out = []
+        for first in range(0, self.sequences, sim.batch):
+            rows = x[first:first + sim.batch]
+            if len(rows) < sim.batch:  # a last, short group: repeat its rows (ranges are unchanged)
+                rows = np.concatenate([rows, rows[np.arange(sim.batch - len(rows)) % len(rows)]])
+            zeros = tuple(np.zeros((sim.batch, *sim.static[n].shape[1:])) for n in sim.placeholders[1:])
+            ints = sim.quantize_inputs(rows, zeros, strict=False)
+            states, _ = sim.run(ints[0], ints[1:])
+            for t in range(self.steps):
+                before = ints[1:] if t == 0 else tuple(s[:, t - 1] for s in states)
+                out.append((ints[0][:, t].astype(np.int64), *(np.asarray(s).astype(np.int64) for s in before)))
+        return out
+
+
+def simulator(cell: str, input_size: int, hidden_size: int, config: CellConfig, seed: int, batch: int = 1):
+    """The cell with its seeded weights, compiled for integer simulation at `batch` rows."""
+    import torch
+
+    from gatesim.simulate import SimOptions, Simulator
+
+    torch.manual_seed(seed)
+    module = build_cell(cell, input_size, hidden_size, config)
+    example = (torch.zeros(batch, input_size), *(s[:batch] for s in module.initial_state(batch)))
+    return Simulator(module, example, SimOptions())
+
+
+@dataclass(frozen=True)
+class Bounds:
+    ranges: dict[str, tuple[int, int]]  # fx node -> [min, max] of its value over the input set
+    constant: frozenset[str]  # tables that give one value over their input's whole type
+
+    @property
+    def bits(self) -> dict[str, int]:
+        return {name: bits_for(lo, hi) for name, (lo, hi) in self.ranges.items()}
+
+
+def bounds_of(sim, samples: list[tuple[np.ndarray, ...]]) -> Bounds:
+    ranges = clear_ranges(sim, samples)
+    return Bounds({k: (int(lo), int(hi)) for k, (lo, hi) in ranges.items()}, constant_tables(sim, ranges))
+
+
+@lru_cache(maxsize=256)
+def observed(cell: Any, input_size: int, hidden_size: int, config: CellConfig, inputset: InputSet) -> Bounds:
+    """The bounds of a cell design over an input set (cached: a sweep asks once per design)."""
+    sim = simulator(cell, input_size, hidden_size, config, inputset.seed, batch=inputset.sequences)
+    return bounds_of(sim, inputset.samples(sim, input_size, config))
