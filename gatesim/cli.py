@@ -306,6 +306,9 @@ def validate(
                                                "cpu: 8 32 128 512, ckks: 4 8 16, tfhe: 2 4 8)."),
     modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager and/or fused (repeatable; default both)."),
     bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
+    rounding_bits: Optional[list[int]] = typer.Option(
+        None, "--rounding-bits", help="tfhe: also compile with every table input rounded to this many bits "
+                                      "(repeatable; default none)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-B", help="cpu: batch rows per step (default 64).",
                                         callback=_positive("batch")),
     input_size: Optional[int] = typer.Option(None, "--input", "-i", help="cpu: input features I (default 32).",
@@ -335,8 +338,10 @@ def validate(
         fail(f"--cell={bad[0]!r}: allowed values are {', '.join(CELLS)}")
     if any(h <= 0 for h in hidden):
         fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
-    given = {"modes": modes, "bits": bits, "batch": batch, "input_size": input_size}
-    flags = {"modes": "--mode", "bits": "--bits", "batch": "--batch", "input_size": "--input"}
+    given = {"modes": modes, "bits": bits, "batch": batch, "input_size": input_size,
+             "rounding_bits": rounding_bits and [None, *rounding_bits]}
+    flags = {"modes": "--mode", "bits": "--bits", "batch": "--batch", "input_size": "--input",
+             "rounding_bits": "--rounding-bits"}
     for name, value in given.items():
         if value and name not in takes:
             fail(f"{flags[name]} does not apply to validate {target}")
@@ -347,6 +352,7 @@ def validate(
     extra = {k: v for k, v in given.items() if v}
     # one run per cell, hidden size and mode (cpu) or width (tfhe)
     runs = len(modes or bits or getattr(check, "MODES", None) or getattr(check, "BITS", None) or (None,))
+    runs *= len(extra.get("rounding_bits") or (None,))
     if profile is not None:
         try:
             path = Path(resolve_profile(profile))

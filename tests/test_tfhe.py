@@ -140,3 +140,46 @@ def test_values_joined_by_linear_ops_share_one_width_as_concrete_assigns_it():
     assert rows["mul"] == rows["candidate"] + 1 and rows["candidate"] == rows["reset_gate"]
     narrow = estimate_cell("add_gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), bounds="observed")[1]
     assert max(r["precision_bits"] for r in narrow.by_node if r["pbs"]) < rows["mul"]
+
+
+def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_them():
+    """Every table input wider than 4 bits keeps its 4 most significant bits (round_bit_pattern
+    in the circuit, round_lsbs in the simulator): the decrypted step equals the simulator's,
+    bootstraps (rounding ones included) equal the compiler's, and the estimate predicts both."""
+    from gatesim.he.bounds import InputSet, bounds_of, rounded, rounding_error, simulator
+    from gatesim.he.concrete_export import compile_step
+    from gatesim.pipeline import estimate as estimate_cell
+
+    config, inputset = CellConfig(weight_bits=3, act_bits=3), InputSet(sequences=6, steps=8)
+    exact = simulator("add_gru", 4, 4, config, inputset.seed)
+    sim, samples = rounded(exact, 4, config, inputset, 4)
+    assert sim.options.rounding and all(lsbs > 0 for _, lsbs in sim.options.rounding)
+    found = bounds_of(sim, samples)
+    circuit = compile_step(sim, samples)
+    _, model = estimate_cell("add_gru", 4, 4, "tfhe", 1, config, bounds="observed", rounding_bits=4,
+                             inputset_sequences=6, inputset_steps=8)
+    assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"]
+    assert estimate(sim.opgraph, "tfhe", observed_bits=found.bits, constant_nodes=found.constant,
+                    rounding=dict(found.rounding)).resources["pbs_per_step"] == model.resources["pbs_per_step"]
+    sample = samples[-1]
+    expected, _ = sim.run(sample[0][:, None, :].astype(np.float64), tuple(s.astype(np.float64) for s in sample[1:]))
+    for got, want in zip(circuit.simulate(*sample), expected):  # Concrete's own FHE simulation
+        np.testing.assert_array_equal(np.asarray(got).reshape(-1), want[:, 0].reshape(-1))
+    error = rounding_error(exact, sim, 4, config, inputset)
+    assert error["elements_compared"] == 6 * 8 * 4 and error["max_lsb"] >= 0
+
+
+def test_rounding_needs_observed_bounds():
+    from gatesim.pipeline import estimate as estimate_cell
+
+    with pytest.raises(GatesimError, match="rounding_bits .* needs bounds: observed"):
+        estimate_cell("gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), rounding_bits=3)
+
+
+@pytest.mark.parametrize("lsbs", [1, 2, 3, 5])
+def test_round_lsbs_is_concretes_round_bit_pattern(lsbs):
+    from gatesim.simulate.rules import round_lsbs
+
+    values = np.arange(-130, 131)
+    np.testing.assert_array_equal(round_lsbs(values, lsbs), fhe.round_bit_pattern(values, lsbs))
+    assert round_lsbs(np.array([2 ** 6 - 1]), 2)[0] == 2 ** 6  # the top rounds one step past the range

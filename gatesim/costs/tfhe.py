@@ -79,6 +79,10 @@ class TfheParams(Strict):
     inputset_steps: int = Field(20, ge=1, le=10_000)
     inputset_seed: int = Field(0, ge=0)  # the cell's random weights and the input sequences
     inputset_distribution: Literal["uniform", "normal"] = "uniform"
+    # round every table input wider than this to its most significant bits first
+    # (concrete-python's round_bit_pattern; Concrete ML's rounding threshold bits); needs observed bounds
+    rounding_bits: int | None = Field(None, ge=1, le=16)
+    rounding: dict[str, int] = {}  # table node -> lsbs rounded away (derived from rounding_bits)
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
     pbs_parameters: list[dict] | None = None  # crypto parameters a compiler chose, with counts
@@ -92,7 +96,7 @@ def blind_rotation_work(p: dict) -> float:
 
 
 def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
-              observed: dict[str, int] | None = None) -> list[dict]:
+              observed: dict[str, int] | None = None, rounding: dict[str, int] | None = None) -> list[dict]:
     """One entry per node that bootstraps: its fx node, PBS count, precision and kind.
 
     `constant` names nodes whose table gives a single value over the inputs the circuit is
@@ -101,7 +105,11 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     bits each node's value takes over those inputs ("measured bounds" rule: Concrete sizes a
     table by the range its input takes, not by the worst case); without it, proven widths.
     Work that reaches the outputs only through constant tables is dead ("dead code" rule:
-    Concrete drops it, found where a cell's state never leaves one value)."""
+    Concrete drops it, found where a cell's state never leaves one value). A table whose input
+    loses l bits to rounding first looks up at l bits less (plus the bit that keeps the rounding
+    from overflowing), after l one-bit bootstraps that do the rounding ("rounding" rule,
+    measured: an int7 input rounded by 2 and 4 bits took 2 and 4 extra PBS per element)."""
+    rounding = rounding or {}
     observed = observed or {}
     by_node: dict[str, list[tuple[int, Op]]] = defaultdict(list)
     how: dict[int, str] = {}
@@ -118,6 +126,11 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
         if tables and fx_node not in constant:  # fused univariate chain: one table of the chain's input
             first, last = tables[0][1], tables[-1][1]
             precision = max((width[p] for p in graph.graph.predecessors(tables[0][0])), default=first.bits)
+            lsbs = rounding.get(fx_node, 0)
+            if lsbs:
+                precision = max(precision - lsbs, 1) + 1
+                out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "rounding",
+                            "pbs": last.count * lsbs, "precision": 1, "per_element": lsbs})
             out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "table", "pbs": last.count,
                         "precision": precision, "per_element": 1})
         for n, o in ops:
@@ -183,7 +196,7 @@ class TfheModel:
         profile = load_file(TfheProfile, p.profile) if p.profile else None
         limit = int(costs.pbs.max_precision_bits.value)
         rows, pbs_total, precisions = [], 0, []
-        for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits):
+        for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits, p.rounding):
             if entry["how"] == "product":
                 entry["pbs"] = int(costs.pbs.mul_pbs.value) * entry.pop("count")
                 entry["precision"] += int(costs.pbs.mul_extra_bits.value)
@@ -238,13 +251,16 @@ def observed_params(cell: Any, input_size: int, hidden_size: int, config: Any, p
     """bounds=observed: the bits each node's value takes over the input set, and the tables
     that give one value there, for the design's own cell (gatesim.he.bounds)."""
     p = parameters(TfheParams, "tfhe", params)
+    if p.rounding_bits is not None and p.bounds == "proven":
+        raise GatesimError("tfhe: rounding_bits rounds each table input to the bits it takes over the input set; "
+                           "it needs bounds: observed")
     if p.bounds == "proven" or p.observed_bits:
         return {}
     from gatesim.he.bounds import InputSet, observed
 
     found = observed(cell, input_size, hidden_size, config, InputSet(
-        p.inputset_sequences, p.inputset_steps, p.inputset_seed, p.inputset_distribution))
-    return {"observed_bits": found.bits, "constant_nodes": found.constant}
+        p.inputset_sequences, p.inputset_steps, p.inputset_seed, p.inputset_distribution), p.rounding_bits)
+    return {"observed_bits": found.bits, "constant_nodes": found.constant, "rounding": dict(found.rounding)}
 
 
 def check_sweep(axes: Any, params: dict[str, list]) -> None:
@@ -270,9 +286,11 @@ TARGET = register(Target(
              Option("inputset_sequences", "--inputset-sequences", "random sequences in that input set (16)", int),
              Option("inputset_steps", "--inputset-steps", "steps per sequence (20)", int),
              Option("inputset_seed", "--inputset-seed", "seed of the cell's weights and the sequences (0)", int),
-             Option("inputset_distribution", "--inputset-distribution", "uniform (default) or normal inputs")),
+             Option("inputset_distribution", "--inputset-distribution", "uniform (default) or normal inputs"),
+             Option("rounding_bits", "--rounding-bits", "round every table input wider than this to its most "
+                                                        "significant bits first (needs --bounds observed)", int)),
     second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
-    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters"}),
+    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding"}),
     check_sweep=check_sweep, derived_params=observed_params,
     calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",
     calibrate_options=frozenset({"max_bits"})))

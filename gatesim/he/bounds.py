@@ -16,7 +16,7 @@ import numpy as np
 
 from gatesim.cells import CellConfig, build_cell
 from gatesim.fixedpoint.qtype import bits_for
-from gatesim.he.concrete_export import clear_ranges, constant_tables
+from gatesim.he.concrete_export import clear_ranges, constant_tables, rounding_plan
 
 Distribution = Literal["uniform", "normal"]
 
@@ -73,6 +73,7 @@ def simulator(cell: str, input_size: int, hidden_size: int, config: CellConfig, 
 class Bounds:
     ranges: dict[str, tuple[int, int]]  # fx node -> [min, max] of its value over the input set
     constant: frozenset[str]  # tables that give one value over their input's whole type
+    rounding: tuple[tuple[str, int], ...] = ()  # (table node, lsbs its input loses first)
 
     @property
     def bits(self) -> dict[str, int]:
@@ -81,11 +82,46 @@ class Bounds:
 
 def bounds_of(sim, samples: list[tuple[np.ndarray, ...]]) -> Bounds:
     ranges = clear_ranges(sim, samples)
-    return Bounds({k: (int(lo), int(hi)) for k, (lo, hi) in ranges.items()}, constant_tables(sim, ranges))
+    return Bounds({k: (int(lo), int(hi)) for k, (lo, hi) in ranges.items()}, constant_tables(sim, ranges),
+                  sim.options.rounding)
+
+
+def rounded(sim, input_size: int, config: CellConfig, inputset: InputSet, bits: int | None):
+    """The simulator and the input set's samples, with every table input wider than `bits`
+    rounded to its `bits` most significant bits (widths as the unrounded cell takes them over
+    the input set); the samples are the states the rounded cell visits."""
+    from gatesim.simulate import SimOptions
+
+    samples = inputset.samples(sim, input_size, config)
+    if bits is None:
+        return sim, samples
+    plan = rounding_plan(sim, clear_ranges(sim, samples), bits)
+    sim = sim.with_options(SimOptions(rounding=plan))
+    return sim, inputset.samples(sim, input_size, config)
+
+
+def rounding_error(wide, narrow, input_size: int, config: CellConfig, inputset: InputSet) -> dict[str, Any]:
+    """What rounding changes in the outputs over the input set's sequences: elements that
+    differ and the largest difference, in LSBs of each output's grid."""
+    x = inputset.inputs(input_size, config)
+    diffs = []
+    for first in range(0, inputset.sequences, wide.batch):
+        rows = x[first:first + wide.batch]
+        if len(rows) < wide.batch:
+            break
+        zeros = tuple(np.zeros((wide.batch, *wide.static[n].shape[1:])) for n in wide.placeholders[1:])
+        ints = wide.quantize_inputs(rows, zeros, strict=False)
+        exact, _ = wide.run(ints[0], ints[1:])
+        rounded_out, _ = narrow.run(ints[0], ints[1:])
+        diffs += [np.abs(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64)) for a, b in zip(exact, rounded_out)]
+    return {"mismatched_elements": int(sum(np.count_nonzero(d) for d in diffs)),
+            "elements_compared": int(sum(d.size for d in diffs)),
+            "max_lsb": int(max((d.max(initial=0) for d in diffs), default=0))}
 
 
 @lru_cache(maxsize=256)
-def observed(cell: Any, input_size: int, hidden_size: int, config: CellConfig, inputset: InputSet) -> Bounds:
+def observed(cell: Any, input_size: int, hidden_size: int, config: CellConfig, inputset: InputSet,
+             rounding_bits: int | None = None) -> Bounds:
     """The bounds of a cell design over an input set (cached: a sweep asks once per design)."""
     sim = simulator(cell, input_size, hidden_size, config, inputset.seed, batch=inputset.sequences)
-    return bounds_of(sim, inputset.samples(sim, input_size, config))
+    return bounds_of(*rounded(sim, input_size, config, inputset, rounding_bits))

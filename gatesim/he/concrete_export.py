@@ -2,7 +2,8 @@
 
 The kernels are the simulator's own, traced by Concrete instead of run on arrays: each node
 that applies a univariate function (a requantization, a table, a ReLU, a clamp) becomes one
-`fhe.univariate` of its whole kernel, so Concrete builds its table from exactly the integers
+`fhe.univariate` of its whole kernel (after `fhe.round_bit_pattern` where the simulator
+rounds that table's input), so Concrete builds its table from exactly the integers
 the simulator computes; linear layers become products with clear integer weights; adds,
 slices and encrypted products are traced as they are.
 """
@@ -21,7 +22,7 @@ from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.he.lazy import LazyLinear, evaluated
 from gatesim.simulate.engine import Simulator
-from gatesim.simulate.rules import unchanged
+from gatesim.simulate.rules import round_lsbs, unchanged
 
 
 def _affine(x: Any, weights: np.ndarray, bias: np.ndarray) -> Any:
@@ -51,10 +52,12 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
     names = list(sim.placeholders)
     calls = [n for n in sim.gm.graph.nodes if n.op not in ("placeholder", "output")]
 
-    def lookup(node: fx.Node, table: Callable, value: Any) -> Any:
+    def lookup(table: Callable, value: Any, lsbs: int) -> Any:
+        """The table on the value, its lowest `lsbs` bits rounded away first."""
         if clear_ranges is None:
+            value = fhe.round_bit_pattern(value, lsbs) if lsbs else value
             return fhe.univariate(_as_ints(table))(value)
-        return _as_ints(table)(value)
+        return _as_ints(table)(round_lsbs(np.asarray(value), lsbs))
 
     def record(name: str, value: Any) -> None:
         if clear_ranges is None:
@@ -85,7 +88,7 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
         table = compiled.info.get("univariate")
         if table is None:
             return compiled.kernel(*args, **kwargs)
-        value = args[0] if table is unchanged else lookup(node, table, args[0])
+        value = args[0] if table is unchanged else lookup(table, args[0], compiled.info.get("round_lsbs", 0))
         return (value, None, None, None) if compiled.info.get("tuple_output") else value
 
     def step(**inputs: Any) -> tuple:
@@ -142,10 +145,27 @@ def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[s
         lo, hi = ranges[node.all_input_nodes[0].name]
         bits = bits_for(lo, hi)  # Concrete tabulates the whole integer type of the input
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if lo < 0 else (0, 2**bits - 1)
-        out = _as_ints(table)(np.arange(lo, hi + 1))
+        lsbs = sim.compiled[node.name].info.get("round_lsbs", 0)
+        out = _as_ints(table)(round_lsbs(np.arange(lo, hi + 1), lsbs))
         if out.size and np.all(out == out.flat[0]):
             constant.add(node.name)
     return frozenset(constant)
+
+
+def rounding_plan(sim: Simulator, ranges: dict[str, list[int]], bits: int) -> tuple[tuple[str, int], ...]:
+    """(table node, lsbs to remove) so that each table's input keeps its `bits` most
+    significant bits of the range it takes (Concrete ML's rounding threshold bits); tables on
+    `bits` bits or fewer are left as they are."""
+    plan = []
+    for node in sim.gm.graph.nodes:
+        table = sim.compiled[node.name].info.get("univariate") if node.name in sim.compiled else None
+        if table is None or table is unchanged or not node.all_input_nodes:
+            continue
+        if node.all_input_nodes[0].name in ranges:
+            width = bits_for(*ranges[node.all_input_nodes[0].name])
+            if width > bits:
+                plan.append((node.name, width - bits))
+    return tuple(plan)
 
 
 def compile_step(sim: Simulator, inputset: list[tuple[np.ndarray, ...]]):

@@ -23,7 +23,7 @@ from gatesim.errors import GatesimError
 from gatesim.fixedpoint.fixed import Clamp, FixedType, frac_bits_of, rounding_rescaler
 from gatesim.fixedpoint.qtype import QType
 from gatesim.simulate.exact import carrier
-from gatesim.simulate.rules import SIM_RULES, SimCtx, SimOptions
+from gatesim.simulate.rules import SIM_RULES, SimCtx, SimOptions, round_lsbs, unchanged
 from gatesim.simulate.values import Compiled, Meta, Recorder
 from gatesim.trace import trace_module
 from gatesim.trace.keys import find_rule
@@ -102,6 +102,17 @@ def _widened(kernel: Callable, bits: int) -> Callable:
         return a
 
     return lambda *args, **kwargs: kernel(*[widen(a) for a in args], **kwargs)
+
+
+def _rounded(name: str, compiled: Compiled, lsbs: int) -> Compiled:
+    """The node's table applied to its input with `lsbs` bits rounded away (the HE export
+    rounds with concrete-python's round_bit_pattern, then looks up the same table)."""
+    fn = compiled.info.get("univariate")
+    if fn is None or fn is unchanged:
+        raise GatesimError(f"node {name!r}: rounding applies to a table lookup, and this node is none")
+    kernel = compiled.kernel
+    return replace(compiled, kernel=lambda data, *args, **kwargs: kernel(round_lsbs(data, lsbs), *args, **kwargs),
+                   info={**compiled.info, "round_lsbs": lsbs})
 
 
 class Simulator:
@@ -190,6 +201,9 @@ class Simulator:
                                f"{MAX_BITS} (narrow the weights, activations or reduction)")
         if compiled.kernel is not None:
             compiled.kernel = _widened(compiled.kernel, max(bits, _bits(ctx.args), _bits(ctx.kwargs)))
+        lsbs = dict(self.options.rounding).get(node.name, 0)
+        if lsbs:
+            compiled = _rounded(node.name, compiled, lsbs)
         self.metas[node.name] = compiled.meta
         self.compiled[node.name] = compiled
 

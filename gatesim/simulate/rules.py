@@ -34,11 +34,14 @@ MAX_TABLE_BITS = 16  # a univariate op on a wider input is not a table any hardw
 
 @dataclass(frozen=True)
 class SimOptions:
-    """Registers narrower than the proven widths, and what they do when a value does not fit."""
+    """Registers narrower than the proven widths, and what they do when a value does not fit;
+    `rounding`: (fx node, bits) pairs whose table input loses that many least significant bits
+    first, rounded half up as concrete-python's round_bit_pattern does (see round_lsbs)."""
 
     acc_bits: int | None = None
     state_bits: int | None = None
     overflow: str = "wrap"
+    rounding: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass
@@ -87,6 +90,15 @@ sim_rule = registrar(SIM_RULES)
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def round_lsbs(data: np.ndarray, lsbs: int) -> np.ndarray:
+    """x with its `lsbs` lowest bits rounded away, half up: floor((x + 2^(l-1)) / 2^l) * 2^l,
+    concrete-python's round_bit_pattern (the top of a range may round one step past it)."""
+    if lsbs <= 0:
+        return data
+    unit = 1 << lsbs
+    return ((data + (unit >> 1)) // unit) * unit
 
 
 def unchanged(data: np.ndarray) -> np.ndarray:

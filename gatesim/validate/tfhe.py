@@ -22,7 +22,7 @@ from gatesim.calibrate.tfhe import pbs_parameters
 from gatesim.cells import CELLS, CellConfig, pairs
 from gatesim.costs import estimate as estimate_graph
 from gatesim.errors import GatesimError
-from gatesim.he.bounds import InputSet, bounds_of, simulator
+from gatesim.he.bounds import InputSet, bounds_of, rounded, rounding_error, simulator
 from gatesim.he.concrete_export import compile_step
 from gatesim.pipeline import estimate
 
@@ -34,10 +34,11 @@ PREDICTED_FROM = ("gatesim estimate --target tfhe --bounds observed: PBS per tab
                   "from the profile")
 
 
-def one(cell: str, hidden: int, bits: int, profile, inputset: InputSet = InputSet()) -> dict:
+def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = None,
+        inputset: InputSet = InputSet()) -> dict:
     config = CellConfig(weight_bits=bits, act_bits=bits)
-    sim = simulator(cell, INPUT_SIZE, hidden, config, inputset.seed)
-    samples = inputset.samples(sim, INPUT_SIZE, config)
+    exact = simulator(cell, INPUT_SIZE, hidden, config, inputset.seed)
+    sim, samples = rounded(exact, INPUT_SIZE, config, inputset, rounding_bits)
     circuit = compile_step(sim, samples)
     circuit.keygen()
     bounds = bounds_of(sim, samples)
@@ -54,43 +55,49 @@ def one(cell: str, hidden: int, bits: int, profile, inputset: InputSet = InputSe
     matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
     _, predicted = estimate(cell, INPUT_SIZE, hidden, "tfhe", 1, config, profile=profile, bounds="observed",
                             inputset_sequences=inputset.sequences, inputset_steps=inputset.steps,
-                            inputset_seed=inputset.seed, inputset_distribution=inputset.distribution)
+                            inputset_seed=inputset.seed, inputset_distribution=inputset.distribution,
+                            rounding_bits=rounding_bits)
     with_parameters = estimate_graph(sim.opgraph, "tfhe", profile=profile, constant_nodes=bounds.constant,
-                                     observed_bits=bounds.bits, pbs_parameters=pbs_parameters(circuit))
-    return {"cell": cell, "hidden_size": hidden, "bits": bits,
+                                     observed_bits=bounds.bits, rounding=dict(bounds.rounding),
+                                     pbs_parameters=pbs_parameters(circuit))
+    return {"cell": cell, "hidden_size": hidden, "bits": bits, "rounding_bits": rounding_bits,
             "pbs_predicted": predicted.resources["pbs_per_step"],
             "pbs_compiler": int(circuit.statistics["programmable_bootstrap_count"]),
             "max_precision_bits": predicted.resources["max_precision_bits"],
             "predicted_s": predicted.latency_s, "predicted_from": PREDICTED_FROM, "measured_s": best,
             "predicted_with_compiler_parameters_s": with_parameters.latency_s,
-            "output_matches_simulator": bool(matches), "constant_tables": sorted(bounds.constant)}
+            "output_matches_simulator": bool(matches), "constant_tables": sorted(bounds.constant),
+            "rounded_tables": dict(bounds.rounding),
+            "rounding_output_error": rounding_error(exact, sim, INPUT_SIZE, config, inputset) if rounding_bits else None}
 
 
-def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, bits=BITS, *,
+def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, bits=BITS, rounding_bits=(None,), *,
              progress: Callable[[], None] = lambda: None) -> dict:
-    """{"rows": [...]} as `gatesim validate tfhe --json` prints it; a step concrete-python
-    cannot compile is a row with its `error`, the others still run."""
+    """{"rows": [...], "add_vs_mul": [...]} as `gatesim validate tfhe --json` prints it; a step
+    concrete-python cannot compile is a row with its `error`, the others still run."""
     rows = []
-    for b in bits:
-        for hidden in hidden_sizes:
-            for cell in cells:
-                try:
-                    rows.append(one(cell, hidden, b, profile))
-                except GatesimError as exc:
-                    rows.append({"cell": cell, "hidden_size": hidden, "bits": b, "error": str(exc)})
-                progress()
+    for rounding in rounding_bits:
+        for b in bits:
+            for hidden in hidden_sizes:
+                for cell in cells:
+                    try:
+                        rows.append(one(cell, hidden, b, profile, rounding))
+                    except GatesimError as exc:
+                        rows.append({"cell": cell, "hidden_size": hidden, "bits": b, "rounding_bits": rounding,
+                                     "error": str(exc)})
+                    progress()
     return {"rows": rows, "add_vs_mul": ratios(rows)}
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """Add-gated over multiply-gated PBS count and time, per hidden size and bits."""
-    index = {(r["cell"], r["hidden_size"], r["bits"]): r for r in rows if "error" not in r}
+    """Add-gated over multiply-gated PBS count and time, per hidden size, bits and rounding."""
+    index = {(r["cell"], r["hidden_size"], r["bits"], r["rounding_bits"]): r for r in rows if "error" not in r}
     out = []
     for add, mul in pairs():
-        for (cell, hidden, bits), a in index.items():
-            m = index.get((mul, hidden, bits))
+        for (cell, hidden, bits, rounding), a in index.items():
+            m = index.get((mul, hidden, bits, rounding))
             if cell == add and m:
-                out.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "bits": bits,
+                out.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "bits": bits, "rounding_bits": rounding,
                             "pbs_predicted_ratio": a["pbs_predicted"] / m["pbs_predicted"],
                             "pbs_compiler_ratio": a["pbs_compiler"] / m["pbs_compiler"],
                             "predicted_time_ratio": a["predicted_s"] / m["predicted_s"],
@@ -110,15 +117,16 @@ def show(r: dict) -> None:
 
     console = Console()
     rows = Table(title="TFHE model vs concrete-python, one cell step")
-    for col in ("cell", "H", "bits", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio",
+    for col in ("cell", "H", "bits", "rounding", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio",
                 "with compiler's parameters", "output = simulator"):
         rows.add_column(col, justify="left" if col == "cell" else "right")
     for row in r["rows"]:
         if "error" in row:
-            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), "-", "-", "-", "-", "-", "-",
-                         row["error"][:60])
+            rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["rounding_bits"] or "-"),
+                         "-", "-", "-", "-", "-", "-", row["error"][:60])
             continue
-        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["pbs_predicted"]),
+        rows.add_row(row["cell"], str(row["hidden_size"]), str(row["bits"]), str(row["rounding_bits"] or "-"),
+                     str(row["pbs_predicted"]),
                      str(row["pbs_compiler"]), f"{row['predicted_s']:.3f}", f"{row['measured_s']:.3f}",
                      f"{row['predicted_s'] / row['measured_s']:.2f}",
                      f"{row['predicted_with_compiler_parameters_s'] / row['measured_s']:.2f}",
@@ -126,9 +134,10 @@ def show(r: dict) -> None:
     console.print(rows)
     console.print(f"predicted: {PREDICTED_FROM}")
     pairs = Table(title="add-gated / multiply-gated")
-    for col in ("pair", "H", "bits", "PBS model", "PBS compiler", "time predicted", "time measured"):
+    for col in ("pair", "H", "bits", "rounding", "PBS model", "PBS compiler", "time predicted", "time measured"):
         pairs.add_column(col, justify="left" if col == "pair" else "right")
     for p in r["add_vs_mul"]:
-        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), f"{p['pbs_predicted_ratio']:.2f}",
+        pairs.add_row(p["pair"], str(p["hidden_size"]), str(p["bits"]), str(p["rounding_bits"] or "-"),
+                      f"{p['pbs_predicted_ratio']:.2f}",
                       f"{p['pbs_compiler_ratio']:.2f}", f"{p['predicted_time_ratio']:.2f}", f"{p['measured_time_ratio']:.2f}")
     console.print(pairs)
