@@ -1,7 +1,7 @@
-"""The library API over the pipeline's layers (`import gatesim` exposes these names).
+"""Library entry points that span layers (`gatesim.sweep` is this module's `sweep`).
 
-`sweep` is the one step that spans two layers: it runs the sweep (gatesim.sweep) and then
-writes the report (gatesim.report) from the results table, so neither imports the other.
+`sweep` runs the sweep (gatesim.sweep) and then writes the report (gatesim.report) from the
+results table, so neither imports the other.
 """
 from __future__ import annotations
 

@@ -71,11 +71,11 @@ def register(target: Target) -> Target:
     return target
 
 
-def get(name: str, what: str = "target") -> Target:
+def get(name: str) -> Target:
     try:
         return TARGETS[name]
     except KeyError:
-        raise GatesimError(f"unknown {what} {name!r}; allowed: {', '.join(TARGETS)}") from None
+        raise GatesimError(f"unknown target {name!r}; allowed: {', '.join(TARGETS)}") from None
 
 
 def swept_params() -> list[str]:

@@ -39,18 +39,24 @@ class InputSet:
             return rng.uniform(-span, span, shape)
         return np.clip(rng.normal(0.0, span / 3, shape), -span, span)
 
-    def samples(self, sim, input_size: int, config: CellConfig) -> list[tuple[np.ndarray, ...]]:
-        """(x_t, *states_t) as whole numbers for every step of every sequence, `sim.batch`
-        rows a sample; states start at zero (torch's convention) and then are the cell's own."""
+    def runs(self, sim, input_size: int, config: CellConfig):
+        """Per group of `sim.batch` sequences: its inputs as whole numbers (x, *zero states,
+        torch's convention) and the states the cell computes at every step. A last, short
+        group repeats its rows (ranges are unchanged)."""
         x = self.inputs(input_size, config)
-        out = []
         for first in range(0, self.sequences, sim.batch):
             rows = x[first:first + sim.batch]
-            if len(rows) < sim.batch:  # a last, short group: repeat its rows (ranges are unchanged)
+            if len(rows) < sim.batch:
                 rows = np.concatenate([rows, rows[np.arange(sim.batch - len(rows)) % len(rows)]])
             zeros = tuple(np.zeros((sim.batch, *sim.static[n].shape[1:])) for n in sim.placeholders[1:])
             ints = sim.quantize_inputs(rows, zeros, strict=False)
-            states, _ = sim.run(ints[0], ints[1:])
+            yield ints, sim.run(ints[0], ints[1:])[0]
+
+    def samples(self, sim, input_size: int, config: CellConfig) -> list[tuple[np.ndarray, ...]]:
+        """(x_t, *states_t) as whole numbers for every step of every sequence, `sim.batch`
+        rows a sample."""
+        out = []
+        for ints, states in self.runs(sim, input_size, config):
             for t in range(self.steps):
                 before = ints[1:] if t == 0 else tuple(s[:, t - 1] for s in states)
                 out.append((ints[0][:, t].astype(np.int64), *(np.asarray(s).astype(np.int64) for s in before)))
@@ -103,15 +109,8 @@ def rounded(sim, input_size: int, config: CellConfig, inputset: InputSet, bits: 
 def rounding_error(wide, narrow, input_size: int, config: CellConfig, inputset: InputSet) -> dict[str, Any]:
     """What rounding changes in the outputs over the input set's sequences: elements that
     differ and the largest difference, in LSBs of each output's grid."""
-    x = inputset.inputs(input_size, config)
     diffs = []
-    for first in range(0, inputset.sequences, wide.batch):
-        rows = x[first:first + wide.batch]
-        if len(rows) < wide.batch:
-            break
-        zeros = tuple(np.zeros((wide.batch, *wide.static[n].shape[1:])) for n in wide.placeholders[1:])
-        ints = wide.quantize_inputs(rows, zeros, strict=False)
-        exact, _ = wide.run(ints[0], ints[1:])
+    for ints, exact in inputset.runs(wide, input_size, config):
         rounded_out, _ = narrow.run(ints[0], ints[1:])
         diffs += [np.abs(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64)) for a, b in zip(exact, rounded_out)]
     return {"mismatched_elements": int(sum(np.count_nonzero(d) for d in diffs)),
