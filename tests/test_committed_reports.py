@@ -17,6 +17,11 @@ def test_paper_summary_regenerates_byte_for_byte(tmp_path):
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "paper.md").read_text()
 
 
+def test_tfhe_summary_regenerates_byte_for_byte(tmp_path):
+    result = sweep(ROOT / "configs" / "sweeps" / "tfhe.yaml", out=tmp_path, workers=2)
+    assert result.files["markdown"].read_text() == (ROOT / "reports" / "tfhe.md").read_text()
+
+
 def test_adding_summary_regenerates_byte_for_byte_from_the_saved_training_runs(tmp_path):
     config = ROOT / "configs" / "sweeps" / "adding.yaml"
     cfg = load_sweep(config)

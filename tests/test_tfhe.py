@@ -169,11 +169,15 @@ def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_the
     assert error["elements_compared"] == 6 * 8 * 4 and error["max_lsb"] >= 0
 
 
-def test_rounding_needs_observed_bounds():
+def test_rounding_needs_observed_bounds_and_a_table_to_round():
     from gatesim.pipeline import estimate as estimate_cell
 
+    config = CellConfig(weight_bits=3, act_bits=3)
     with pytest.raises(GatesimError, match="rounding_bits .* needs bounds: observed"):
-        estimate_cell("gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), rounding_bits=3)
+        estimate_cell("gru", 4, 4, "tfhe", 1, config, rounding_bits=3)
+    with pytest.raises(GatesimError, match=r"rounding_bits=12: no table input is wider than that \(the widest, "
+                                           r"node '\w+', takes \d+ bits"):
+        estimate_cell("gru", 4, 4, "tfhe", 1, config, bounds="observed", rounding_bits=12)
 
 
 @pytest.mark.parametrize("lsbs", [1, 2, 3, 5])
@@ -183,3 +187,23 @@ def test_round_lsbs_is_concretes_round_bit_pattern(lsbs):
     values = np.arange(-130, 131)
     np.testing.assert_array_equal(round_lsbs(values, lsbs), fhe.round_bit_pattern(values, lsbs))
     assert round_lsbs(np.array([2 ** 6 - 1]), 2)[0] == 2 ** 6  # the top rounds one step past the range
+
+
+def test_a_tfhe_sweep_reports_what_validation_checks(tmp_path):
+    """configs/sweeps/tfhe.yaml's designs are validate tfhe's: every row's step latency is the
+    prediction a validation row compares with its compiled circuit, computed the same way."""
+    from pathlib import Path
+
+    import gatesim
+    from gatesim.sweep import load_sweep
+    from gatesim.validate.tfhe import predict
+
+    cfg = load_sweep(Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "tfhe.yaml")
+    cfg.axes.hidden_size, cfg.targets["tfhe"]["rounding_bits"] = [4], [None, 4]
+    table = gatesim.sweep(cfg, out=tmp_path, workers=1, report=False).table
+    assert len(table) == 8 and table["feasible"].all()
+    for _, row in table.iterrows():
+        rounding = None if row["rounding_bits"] != row["rounding_bits"] else int(row["rounding_bits"])  # NaN: none
+        expected = predict(row["cell"], 4, 3, row["profile"].removesuffix(".json"), rounding)
+        assert row["step_latency_s"] == expected.latency_s
+        assert row["tfhe_pbs_per_step"] == expected.resources["pbs_per_step"]

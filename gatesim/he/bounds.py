@@ -16,7 +16,8 @@ import numpy as np
 
 from gatesim.cells import CellConfig, build_cell
 from gatesim.fixedpoint.qtype import bits_for
-from gatesim.he.concrete_export import clear_ranges, constant_tables, rounding_plan
+from gatesim.errors import GatesimError
+from gatesim.he.concrete_export import clear_ranges, constant_tables, rounding_plan, table_input_bits
 
 Distribution = Literal["uniform", "normal"]
 
@@ -101,7 +102,13 @@ def rounded(sim, input_size: int, config: CellConfig, inputset: InputSet, bits: 
     samples = inputset.samples(sim, input_size, config)
     if bits is None:
         return sim, samples
-    plan = rounding_plan(sim, clear_ranges(sim, samples), bits)
+    ranges = clear_ranges(sim, samples)
+    plan = rounding_plan(sim, ranges, bits)
+    if not plan:
+        widths = table_input_bits(sim, ranges)
+        name, widest = max(widths.items(), key=lambda item: item[1], default=("-", 0))
+        raise GatesimError(f"rounding_bits={bits}: no table input is wider than that (the widest, node {name!r}, "
+                           f"takes {widest} bits over the input set): nothing to round")
     sim = sim.with_options(SimOptions(rounding=plan))
     return sim, inputset.samples(sim, input_size, config)
 

@@ -152,20 +152,23 @@ def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[s
     return frozenset(constant)
 
 
-def rounding_plan(sim: Simulator, ranges: dict[str, list[int]], bits: int) -> tuple[tuple[str, int], ...]:
-    """(table node, lsbs to remove) so that each table's input keeps its `bits` most
-    significant bits of the range it takes (Concrete ML's rounding threshold bits); tables on
-    `bits` bits or fewer are left as they are."""
-    plan = []
+def table_input_bits(sim: Simulator, ranges: dict[str, list[int]]) -> dict[str, int]:
+    """Each table node's input width over the ranges (the bits its input takes)."""
+    widths = {}
     for node in sim.gm.graph.nodes:
         table = sim.compiled[node.name].info.get("univariate") if node.name in sim.compiled else None
         if table is None or table is unchanged or not node.all_input_nodes:
             continue
         if node.all_input_nodes[0].name in ranges:
-            width = bits_for(*ranges[node.all_input_nodes[0].name])
-            if width > bits:
-                plan.append((node.name, width - bits))
-    return tuple(plan)
+            widths[node.name] = bits_for(*ranges[node.all_input_nodes[0].name])
+    return widths
+
+
+def rounding_plan(sim: Simulator, ranges: dict[str, list[int]], bits: int) -> tuple[tuple[str, int], ...]:
+    """(table node, lsbs to remove) so that each table's input keeps its `bits` most
+    significant bits of the range it takes (Concrete ML's rounding threshold bits); tables on
+    `bits` bits or fewer are left as they are."""
+    return tuple((name, width - bits) for name, width in table_input_bits(sim, ranges).items() if width > bits)
 
 
 def compile_step(sim: Simulator, inputset: list[tuple[np.ndarray, ...]]):

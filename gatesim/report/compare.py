@@ -2,6 +2,8 @@
 of twin points, Pareto fronts, and what each target's second objective is."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from gatesim.cells.config import VARIANT_AXES
@@ -48,7 +50,9 @@ def bits_label(row: pd.Series) -> str:
 
 
 def _plain(v) -> str:
-    """2.0 -> "2" (integer parameters become floats in columns that hold NaN)."""
+    """2.0 -> "2" (integer parameters become floats in columns that hold NaN); unset -> "none"."""
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return "none"
     return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
 
 

@@ -34,6 +34,17 @@ PREDICTED_FROM = ("gatesim estimate --target tfhe --bounds observed: PBS per tab
                   "from the profile")
 
 
+def predict(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = None,
+            inputset: InputSet = InputSet()):
+    """The estimate a row checks, exactly as `gatesim estimate --target tfhe --bounds observed`
+    (and a sweep with bounds: [observed]) computes it for this cell."""
+    _, predicted = estimate(cell, INPUT_SIZE, hidden, "tfhe", 1, CellConfig(weight_bits=bits, act_bits=bits),
+                            profile=profile, bounds="observed", inputset_sequences=inputset.sequences,
+                            inputset_steps=inputset.steps, inputset_seed=inputset.seed,
+                            inputset_distribution=inputset.distribution, rounding_bits=rounding_bits)
+    return predicted
+
+
 def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = None,
         inputset: InputSet = InputSet()) -> dict:
     config = CellConfig(weight_bits=bits, act_bits=bits)
@@ -53,10 +64,7 @@ def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = 
     decrypted = circuit.decrypt(result)
     decrypted = decrypted if isinstance(decrypted, tuple) else (decrypted,)
     matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
-    _, predicted = estimate(cell, INPUT_SIZE, hidden, "tfhe", 1, config, profile=profile, bounds="observed",
-                            inputset_sequences=inputset.sequences, inputset_steps=inputset.steps,
-                            inputset_seed=inputset.seed, inputset_distribution=inputset.distribution,
-                            rounding_bits=rounding_bits)
+    predicted = predict(cell, hidden, bits, profile, rounding_bits, inputset)
     with_parameters = estimate_graph(sim.opgraph, "tfhe", profile=profile, constant_nodes=bounds.constant,
                                      observed_bits=bounds.bits, rounding=dict(bounds.rounding),
                                      pbs_parameters=pbs_parameters(circuit))
