@@ -154,6 +154,11 @@ def simulate(
         None, "--state-bits", callback=_bits("state-bits"),
         help="Narrow the stored state (same grid, fewer bits) and report the overflows."),
     overflow: str = typer.Option("wrap", "--overflow", help=OVERFLOW_HELP),
+    rounding_bits: Optional[int] = typer.Option(
+        None, "--rounding-bits", min=1, max=16,
+        help="Round every table input wider than this to its most significant bits first, as "
+             "`estimate --target tfhe --bounds observed --rounding-bits` does (concrete-python's "
+             "round_bit_pattern), and report the output error against the unrounded cell."),
     seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs."),
     check_brevitas: bool = typer.Option(
         False, "--check-brevitas",
@@ -172,7 +177,7 @@ def simulate(
     def go():
         config = CellConfig(weight_bits=weight_bits, act_bits=act_bits, gate_bits=gate_bits, acc_bits=acc_bits)
         return simulate_cell(cell, input_size, hidden_size, steps, batch, config, seed, state_bits=state_bits,
-                             overflow=overflow, check_brevitas=check_brevitas)
+                             overflow=overflow, check_brevitas=check_brevitas, rounding_bits=rounding_bits)
 
     result = run_guarded(go)
     if as_json:

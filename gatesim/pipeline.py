@@ -155,10 +155,13 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
 
 def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20, batch: int = 8,
                   config: CellConfig | None = None, seed: int = 0, state_bits: int | None = None,
-                  overflow: str = "wrap", check_brevitas: bool = False) -> dict[str, Any]:
+                  overflow: str = "wrap", check_brevitas: bool = False,
+                  rounding_bits: int | None = None) -> dict[str, Any]:
     """A built-in (or `module:` spec) cell with seeded random weights, simulated on seeded
     random inputs spread over the input quantizer's range: the dict `gatesim simulate --json`
-    prints. The accumulators are `config.acc_bits` wide (None: as wide as the sums need)."""
+    prints. The accumulators are `config.acc_bits` wide (None: as wide as the sums need).
+    `rounding_bits`: the tables rounded as `estimate --target tfhe --bounds observed
+    --rounding-bits` rounds them for the same seed (its input set, gatesim.he.bounds)."""
     import numpy as np
     import torch
 
@@ -169,8 +172,13 @@ def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20,
     torch.manual_seed(seed)
     module = build_cell(cell, input_size, hidden_size, config)
     x = np.random.default_rng(seed).uniform(-config.input_range, config.input_range, (batch, steps, input_size))
+    rounding = None
+    if rounding_bits is not None:
+        from gatesim.he.bounds import InputSet, observed
+
+        rounding = dict(observed(cell, input_size, hidden_size, config, InputSet(seed=seed), rounding_bits).rounding)
     result = simulate(module, x, acc_bits=config.acc_bits, state_bits=state_bits, overflow=overflow,
-                      check_brevitas=check_brevitas)
+                      check_brevitas=check_brevitas, rounding=rounding)
     return {"cell": cell, "input_size": input_size, "hidden_size": hidden_size, "steps": steps,
             "batch": batch, "seed": seed, "weight_bits": config.weight_bits,
             "act_bits": config.act_bits, "gate_bits": config.effective_gate_bits,

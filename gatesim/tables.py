@@ -36,6 +36,12 @@ def print_simulation(r: dict) -> None:
             console.print(f"{mode:>8}: {m['count']:,} values did not fit, in {len(m['nodes'])} node(s); "
                           f"outputs differ from the wide simulation in {err['mismatched_elements']:,} "
                           f"elements, by up to {err['max_abs']:g} ({err['max_lsb']:,} LSB)")
+    if r.get("rounding"):
+        err = r["rounding"]["output_error"]
+        console.print(f"rounded: {len(r['rounding']['tables'])} table input(s) lose "
+                      f"{', '.join(f'{n} {b}' for n, b in r['rounding']['tables'].items())} bits; outputs differ from "
+                      f"the unrounded cell in {err['mismatched_elements']:,} elements, by up to {err['max_abs']:g} "
+                      f"({err['max_lsb']:,} LSB)")
     overflows = {(n["node"], n["kind"]): n["count"] for n in o["nodes"]}
     table = Table(title="observed ranges per node, wide simulation (integers on each node's grid)")
     for col in ("node", "kind", "min", "max", "bits", "proven bits", f"overflows ({o['mode']})"):

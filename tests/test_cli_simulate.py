@@ -86,3 +86,25 @@ def test_acc_bits_is_the_accumulator_register_in_counting_and_simulation_alike()
     assert run["options"]["acc_bits"] == 9 and run["overflow"]["acc_bits"] == 9
     assert all(n["register_bits"] == 9 for n in run["overflow"]["nodes"] if n["kind"] == "mac")
     assert build_cell("gru", 4, 8, narrow).q.bias.bit_width == 32
+
+
+def test_simulate_rounds_the_tables_estimate_rounds_and_reports_the_error():
+    import numpy as np
+    import torch
+
+    from gatesim import build_cell, simulate
+    from gatesim.cells import CellConfig
+    from gatesim.pipeline import design_params, simulate_cell
+
+    config = CellConfig(weight_bits=3, act_bits=3)
+    run = simulate_cell("add_gru", 4, 8, steps=10, batch=4, config=config, rounding_bits=4)
+    derived = design_params("add_gru", 4, 8, "tfhe", config, {"bounds": "observed", "rounding_bits": 4})
+    assert run["rounding"]["tables"] == derived["rounding"] and run["rounding"]["tables"]
+    assert simulate_cell("add_gru", 4, 8, steps=10, batch=4, config=config)["rounding"] is None
+
+    torch.manual_seed(0)
+    module = build_cell("add_gru", 4, 8, config)
+    x = np.random.default_rng(1).uniform(-1, 1, (4, 10, 4))
+    exact, rounded = simulate(module, x), simulate(module, x, rounding=derived["rounding"])
+    differ = sum(int((a != b).sum()) for a, b in zip(exact.int_outputs, rounded.int_outputs))
+    assert rounded.rounding["output_error"]["mismatched_elements"] == differ

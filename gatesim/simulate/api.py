@@ -36,6 +36,7 @@ class SimResult:
     float32_limits: list[str]
     brevitas: dict | None = None
     options: dict = field(default_factory=dict)
+    rounding: dict | None = None  # {"tables": {node: lsbs}, "output_error": ...} when tables were rounded
 
     @property
     def outputs(self) -> list[np.ndarray]:
@@ -80,6 +81,7 @@ class SimResult:
             "matmul_paths": self.matmul_paths,
             "scales": self.scales,
             "options": self.options,
+            "rounding": self.rounding,
             "nodes": self.widths,
         }
 
@@ -121,7 +123,7 @@ def _positional_inputs(module: nn.Module) -> int | None:
 
 def simulate(module: nn.Module, x: Any, *states: Any, acc_bits: int | None = None,
              state_bits: int | None = None, overflow: str = "wrap", strict_inputs: bool = False,
-             check_brevitas: bool = False) -> SimResult:
+             check_brevitas: bool = False, rounding: dict[str, int] | None = None) -> SimResult:
     """Simulate `module` (one step: forward(x_t, *states) -> new state(s)) over x (B, T, I).
 
     acc_bits / state_bits: registers narrower than the proven widths; values that do not fit
@@ -129,7 +131,12 @@ def simulate(module: nn.Module, x: Any, *states: Any, acc_bits: int | None = Non
     against the wide simulation is reported. strict_inputs: inputs must already lie on their
     quantization grids (else they are quantized as the module's quantizers would).
     check_brevitas: also run the module through Brevitas and compare element for element.
+    rounding: {table node: bits} rounded away from each table's input first (half up, as
+    concrete-python's round_bit_pattern); the outputs are the rounded cell's, and the error
+    against the unrounded simulation is reported.
     """
+    if rounding and (acc_bits is not None or state_bits is not None):
+        raise GatesimError("rounding with narrowed registers: simulate one at a time, so each error is its own")
     if overflow not in OVERFLOW_MODES:
         raise GatesimError(f"overflow={overflow!r}: allowed values are {', '.join(OVERFLOW_MODES)}")
     for name, bits in (("acc_bits", acc_bits), ("state_bits", state_bits)):
@@ -164,9 +171,14 @@ def simulate(module: nn.Module, x: Any, *states: Any, acc_bits: int | None = Non
             if mode == overflow:
                 sim, outputs, seconds, report = narrow, narrow_out, narrow_s, {**mode_report,
                                                                                "by_mode": report["by_mode"]}
+    rounded = None
+    if rounding:
+        sim = wide.with_options(SimOptions(rounding=tuple(sorted(rounding.items()))))
+        outputs, seconds = sim.run(ints[0], ints[1:])
+        rounded = {"tables": dict(rounding), "output_error": _error(outputs, wide_out, scales)}
     result = SimResult(outputs, scales, _widths(wide), report, seconds, x.shape[0] * x.shape[1],
                        {n: c.info["matmul_path"] for n, c in sim.compiled.items() if "matmul_path" in c.info},
-                       float_limits(wide), options=options)
+                       float_limits(wide), options=options, rounding=rounded)
     if check_brevitas:  # Brevitas has no narrow registers: it checks the wide simulation
         result.brevitas = _check(wide, ints, wide_out, scales)
     return result
