@@ -314,6 +314,9 @@ def validate(
     rounding_bits: Optional[list[int]] = typer.Option(
         None, "--rounding-bits", help="tfhe: also compile with every table input rounded to this many bits "
                                       "(repeatable; default none)."),
+    inhibit: Optional[list[str]] = typer.Option(
+        None, "--inhibit", help="tfhe: the add-gated cells' inhibitor, signed and/or unsigned (repeatable; "
+                                "default signed)."),
     batch: Optional[int] = typer.Option(None, "--batch", "-B", help="cpu: batch rows per step (default 64).",
                                         callback=_positive("batch")),
     input_size: Optional[int] = typer.Option(None, "--input", "-i", help="cpu: input features I (default 32).",
@@ -344,20 +347,23 @@ def validate(
     if any(h <= 0 for h in hidden):
         fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
     given = {"modes": modes, "bits": bits, "batch": batch, "input_size": input_size,
-             "rounding_bits": rounding_bits and [None, *rounding_bits]}
+             "rounding_bits": rounding_bits and [None, *rounding_bits], "inhibit": inhibit}
     flags = {"modes": "--mode", "bits": "--bits", "batch": "--batch", "input_size": "--input",
-             "rounding_bits": "--rounding-bits"}
+             "rounding_bits": "--rounding-bits", "inhibit": "--inhibit"}
     for name, value in given.items():
         if value and name not in takes:
             fail(f"{flags[name]} does not apply to validate {target}")
     if modes and any(m not in check.MODES for m in modes):
         fail(f"--mode={[m for m in modes if m not in check.MODES][0]!r}: allowed values are {', '.join(check.MODES)}")
+    if inhibit and any(i not in ("signed", "unsigned") for i in inhibit):
+        fail(f"--inhibit={[i for i in inhibit if i not in ('signed', 'unsigned')][0]!r}: allowed values are "
+             f"signed, unsigned")
     if bits and any(not 2 <= b <= 8 for b in bits):
         fail(f"--bits={[b for b in bits if not 2 <= b <= 8][0]}: tfhe validation takes 2..8")
     extra = {k: v for k, v in given.items() if v}
     # one run per cell, hidden size and mode (cpu) or width (tfhe)
     runs = len(modes or bits or getattr(check, "MODES", None) or getattr(check, "BITS", None) or (None,))
-    runs *= len(extra.get("rounding_bits") or (None,))
+    runs *= len(extra.get("rounding_bits") or (None,)) * len(extra.get("inhibit") or (None,))
     if profile is not None:
         try:
             path = Path(resolve_profile(profile))

@@ -97,7 +97,8 @@ def test_tfhe_estimate_calibrate_and_validate(tmp_path):
     r = run("validate", "tfhe", "--profile", str(profile), "--cell", "add_lstm", "-H", "2", "--bits", "3", "--json")
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.stdout)["rows"]
-    assert {"cell", "hidden_size", "bits", "pbs_predicted", "pbs_compiler", "predicted_s", "predicted_from",
+    assert {"cell", "hidden_size", "bits", "inhibit", "rounding_bits", "pbs_predicted", "pbs_compiler",
+            "predicted_s", "predicted_from",
             "measured_s", "predicted_with_compiler_parameters_s", "output_matches_simulator"} <= row.keys()
     assert "--bounds observed" in row["predicted_from"]
     assert row["pbs_predicted"] == row["pbs_compiler"] and row["output_matches_simulator"] is True

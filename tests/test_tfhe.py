@@ -201,9 +201,10 @@ def test_a_tfhe_sweep_reports_what_validation_checks(tmp_path):
     cfg = load_sweep(Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "tfhe.yaml")
     cfg.axes.hidden_size, cfg.targets["tfhe"]["rounding_bits"] = [4], [None, 4]
     table = gatesim.sweep(cfg, out=tmp_path, workers=1, report=False).table
-    assert len(table) == 8 and table["feasible"].all()
+    assert len(table) == 12 and table["feasible"].all()  # (2 mul-gated + 2 add-gated x 2 inhibitors) x 2
     for _, row in table.iterrows():
         rounding = None if row["rounding_bits"] != row["rounding_bits"] else int(row["rounding_bits"])  # NaN: none
-        expected = predict(row["cell"], 4, 3, row["profile"].removesuffix(".json"), rounding)
+        inhibit = row["inhibit"] if isinstance(row["inhibit"], str) else "signed"
+        expected = predict(row["cell"], 4, 3, row["profile"].removesuffix(".json"), rounding, inhibit=inhibit)
         assert row["step_latency_s"] == expected.latency_s
         assert row["tfhe_pbs_per_step"] == expected.resources["pbs_per_step"]

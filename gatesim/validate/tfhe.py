@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from gatesim.calibrate.tfhe import pbs_parameters
-from gatesim.cells import CELLS, CellConfig, pairs
+from gatesim.cells import CELLS, CellConfig, pairs, variant_axes_of
 from gatesim.costs import estimate as estimate_graph
 from gatesim.errors import GatesimError
 from gatesim.he.bounds import InputSet, bounds_of, rounded, rounding_error, simulator
@@ -34,11 +34,17 @@ PREDICTED_FROM = ("gatesim estimate --target tfhe --bounds observed: PBS per tab
                   "from the profile")
 
 
+def design(cell: str, bits: int, inhibit: str) -> tuple[CellConfig, str | None]:
+    """The row's cell config, and its inhibit (None for a cell the axis does not shape)."""
+    shaped = inhibit if "inhibit" in variant_axes_of(cell) else None
+    return CellConfig(weight_bits=bits, act_bits=bits, inhibit=shaped or "signed"), shaped
+
+
 def predict(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = None,
-            inputset: InputSet = InputSet()):
+            inputset: InputSet = InputSet(), inhibit: str = "signed"):
     """The estimate a row checks, exactly as `gatesim estimate --target tfhe --bounds observed`
     (and a sweep with bounds: [observed]) computes it for this cell."""
-    _, predicted = estimate(cell, INPUT_SIZE, hidden, "tfhe", 1, CellConfig(weight_bits=bits, act_bits=bits),
+    _, predicted = estimate(cell, INPUT_SIZE, hidden, "tfhe", 1, design(cell, bits, inhibit)[0],
                             profile=profile, bounds="observed", inputset_sequences=inputset.sequences,
                             inputset_steps=inputset.steps, inputset_seed=inputset.seed,
                             inputset_distribution=inputset.distribution, rounding_bits=rounding_bits)
@@ -46,8 +52,8 @@ def predict(cell: str, hidden: int, bits: int, profile, rounding_bits: int | Non
 
 
 def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = None,
-        inputset: InputSet = InputSet()) -> dict:
-    config = CellConfig(weight_bits=bits, act_bits=bits)
+        inputset: InputSet = InputSet(), inhibit: str = "signed") -> dict:
+    config, shaped = design(cell, bits, inhibit)
     exact = simulator(cell, INPUT_SIZE, hidden, config, inputset.seed)
     sim, samples = rounded(exact, INPUT_SIZE, config, inputset, rounding_bits)
     circuit = compile_step(sim, samples)
@@ -64,11 +70,11 @@ def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = 
     decrypted = circuit.decrypt(result)
     decrypted = decrypted if isinstance(decrypted, tuple) else (decrypted,)
     matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
-    predicted = predict(cell, hidden, bits, profile, rounding_bits, inputset)
+    predicted = predict(cell, hidden, bits, profile, rounding_bits, inputset, inhibit)
     with_parameters = estimate_graph(sim.opgraph, "tfhe", profile=profile, constant_nodes=bounds.constant,
                                      observed_bits=bounds.bits, rounding=dict(bounds.rounding),
                                      pbs_parameters=pbs_parameters(circuit))
-    return {"cell": cell, "hidden_size": hidden, "bits": bits, "rounding_bits": rounding_bits,
+    return {"cell": cell, "hidden_size": hidden, "bits": bits, "inhibit": shaped, "rounding_bits": rounding_bits,
             "pbs_predicted": predicted.resources["pbs_per_step"],
             "pbs_compiler": int(circuit.statistics["programmable_bootstrap_count"]),
             "max_precision_bits": predicted.resources["max_precision_bits"],
@@ -79,33 +85,37 @@ def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = 
             "rounding_output_error": rounding_error(exact, sim, INPUT_SIZE, config, inputset) if rounding_bits else None}
 
 
-def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, bits=BITS, rounding_bits=(None,), *,
-             progress: Callable[[], None] = lambda: None) -> dict:
+def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, bits=BITS, rounding_bits=(None,),
+             inhibit=("signed",), *, progress: Callable[[], None] = lambda: None) -> dict:
     """{"rows": [...], "add_vs_mul": [...]} as `gatesim validate tfhe --json` prints it; a step
-    concrete-python cannot compile is a row with its `error`, the others still run."""
+    concrete-python cannot compile is a row with its `error`, the others still run. A cell the
+    inhibit axis does not shape runs once per other setting."""
     rows = []
     for rounding in rounding_bits:
         for b in bits:
             for hidden in hidden_sizes:
                 for cell in cells:
-                    try:
-                        rows.append(one(cell, hidden, b, profile, rounding))
-                    except GatesimError as exc:
-                        rows.append({"cell": cell, "hidden_size": hidden, "bits": b, "rounding_bits": rounding,
-                                     "error": str(exc)})
-                    progress()
+                    for variant in dict.fromkeys(design(cell, b, i)[1] for i in inhibit):
+                        try:
+                            rows.append(one(cell, hidden, b, profile, rounding, inhibit=variant or "signed"))
+                        except GatesimError as exc:
+                            rows.append({"cell": cell, "hidden_size": hidden, "bits": b, "inhibit": variant,
+                                         "rounding_bits": rounding, "error": str(exc)})
+                        progress()
     return {"rows": rows, "add_vs_mul": ratios(rows)}
 
 
 def ratios(rows: list[dict]) -> list[dict]:
-    """Add-gated over multiply-gated PBS count and time, per hidden size, bits and rounding."""
-    index = {(r["cell"], r["hidden_size"], r["bits"], r["rounding_bits"]): r for r in rows if "error" not in r}
+    """Add-gated over multiply-gated PBS count and time, per hidden size, bits, inhibit and rounding."""
+    index = {(r["cell"], r["hidden_size"], r["bits"], r["inhibit"], r["rounding_bits"]): r
+             for r in rows if "error" not in r}
     out = []
     for add, mul in pairs():
-        for (cell, hidden, bits, rounding), a in index.items():
-            m = index.get((mul, hidden, bits, rounding))
+        for (cell, hidden, bits, inhibit, rounding), a in index.items():
+            m = index.get((mul, hidden, bits, None, rounding))
             if cell == add and m:
-                out.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "bits": bits, "rounding_bits": rounding,
+                out.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "bits": bits, "inhibit": inhibit,
+                            "rounding_bits": rounding,
                             "pbs_predicted_ratio": a["pbs_predicted"] / m["pbs_predicted"],
                             "pbs_compiler_ratio": a["pbs_compiler"] / m["pbs_compiler"],
                             "predicted_time_ratio": a["predicted_s"] / m["predicted_s"],
