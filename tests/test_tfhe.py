@@ -208,3 +208,18 @@ def test_a_tfhe_sweep_reports_what_validation_checks(tmp_path):
         expected = predict(row["cell"], 4, 3, row["profile"].removesuffix(".json"), rounding, inhibit=inhibit)
         assert row["step_latency_s"] == expected.latency_s
         assert row["tfhe_pbs_per_step"] == expected.resources["pbs_per_step"]
+
+
+def test_a_table_feeding_only_the_next_table_is_one_lookup_as_compiled():
+    """The unsigned inhibitor's last ReLU feeds nothing but the state's requantization:
+    Concrete composes the two into one lookup (add_lstm, I = H = 4: 36 PBS, not 40)."""
+    from gatesim.he.bounds import InputSet, bounds_of, simulator
+    from gatesim.he.concrete_export import compile_step
+
+    config = CellConfig(weight_bits=3, act_bits=3, inhibit="unsigned")
+    sim = simulator("add_lstm", 4, 4, config, seed=0)
+    samples = InputSet().samples(sim, 4, config)
+    found = bounds_of(sim, samples)
+    model = estimate(sim.opgraph, "tfhe", observed_bits=found.bits, constant_nodes=found.constant)
+    circuit = compile_step(sim, samples)
+    assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"] == 36

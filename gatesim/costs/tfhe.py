@@ -118,14 +118,22 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
         how[nid] = price_of("tfhe", PRICES, data["op"].kind, data["fx_node"])
     live = _live_nodes(graph, constant)
     width = _group_widths(graph, how, observed)
+    tables_of = {fx: [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
+                 for fx, ops in by_node.items()}
+    fused = _fused_tables(graph, tables_of, constant)  # table node -> the next one it is composed into
+    fed_by = {target: source for source, target in fused.items()}
     out = []
     for fx_node, ops in by_node.items():
         if fx_node not in live:
             continue
-        tables = [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
-        if tables and fx_node not in constant:  # fused univariate chain: one table of the chain's input
+        tables = tables_of[fx_node]
+        if tables and fx_node not in constant and fx_node not in fused:  # a fused chain: one table
             first, last = tables[0][1], tables[-1][1]
-            precision = max((width[p] for p in graph.graph.predecessors(tables[0][0])), default=first.bits)
+            start = fx_node
+            while start in fed_by:  # a composed lookup runs on the first table's input
+                start = fed_by[start]
+            head = tables_of[start][0][0]
+            precision = max((width[p] for p in graph.graph.predecessors(head)), default=first.bits)
             lsbs = rounding.get(fx_node, 0)
             if lsbs:
                 precision = max(precision - lsbs, 1) + 1
@@ -166,6 +174,23 @@ def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int])
         bits = observed.get(d["fx_node"], d["op"].out_bits)
         widest[root(n)] = max(widest[root(n)], bits)
     return {n: widest[root(n)] for n in g.nodes}
+
+
+def _fused_tables(graph: OpGraph, tables_of: dict[str, list], constant: frozenset[str]) -> dict[str, str]:
+    """Table nodes whose value feeds nothing but the next node's table: Concrete composes the
+    two functions into one lookup on the first one's input ("fused univariate chain" across
+    nodes, found where an unsigned inhibitor's ReLU feeds the state's requantization)."""
+    g = graph.graph
+    heads = {tables[0][0]: fx for fx, tables in tables_of.items() if tables}  # op node starting a chain
+    fused = {}
+    for fx, tables in tables_of.items():
+        if not tables or fx in constant:
+            continue
+        consumers = list(g.successors(tables[-1][0]))
+        target = heads.get(consumers[0]) if len(consumers) == 1 else None
+        if target not in (None, fx) and target not in constant and g.in_degree(consumers[0]) == 1:
+            fused[fx] = target
+    return fused
 
 
 def _live_nodes(graph: OpGraph, constant: frozenset[str]) -> set[str]:
