@@ -120,7 +120,7 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     width = _group_widths(graph, how, observed)
     tables_of = {fx: [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
                  for fx, ops in by_node.items()}
-    fused = _fused_tables(graph, tables_of, constant)  # table node -> the next one it is composed into
+    fused = _fused_tables(graph, tables_of, constant, rounding.keys())  # table node -> the next one it joins
     fed_by = {target: source for source, target in fused.items()}
     out = []
     for fx_node, ops in by_node.items():
@@ -134,7 +134,7 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
                 start = fed_by[start]
             head = tables_of[start][0][0]
             precision = max((width[p] for p in graph.graph.predecessors(head)), default=first.bits)
-            lsbs = rounding.get(fx_node, 0)
+            lsbs = rounding.get(start, 0)  # the composed lookup's input is the first table's
             if lsbs:
                 precision = max(precision - lsbs, 1) + 1
                 out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "rounding",
@@ -176,10 +176,11 @@ def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int])
     return {n: widest[root(n)] for n in g.nodes}
 
 
-def _fused_tables(graph: OpGraph, tables_of: dict[str, list], constant: frozenset[str]) -> dict[str, str]:
+def _fused_tables(graph: OpGraph, tables_of: dict[str, list], constant: frozenset[str], rounded) -> dict[str, str]:
     """Table nodes whose value feeds nothing but the next node's table: Concrete composes the
     two functions into one lookup on the first one's input ("fused univariate chain" across
-    nodes, found where an unsigned inhibitor's ReLU feeds the state's requantization)."""
+    nodes, found where an unsigned inhibitor's ReLU feeds the state's requantization). Constant
+    tables take no part; a table whose input is rounded first takes none into it."""
     g = graph.graph
     heads = {tables[0][0]: fx for fx, tables in tables_of.items() if tables}  # op node starting a chain
     fused = {}
@@ -188,7 +189,7 @@ def _fused_tables(graph: OpGraph, tables_of: dict[str, list], constant: frozense
             continue
         consumers = list(g.successors(tables[-1][0]))
         target = heads.get(consumers[0]) if len(consumers) == 1 else None
-        if target not in (None, fx) and target not in constant and g.in_degree(consumers[0]) == 1:
+        if target not in (None, fx, *constant, *rounded) and g.in_degree(consumers[0]) == 1:
             fused[fx] = target
     return fused
 

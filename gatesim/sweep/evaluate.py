@@ -5,8 +5,15 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from gatesim.cells import CELLS, resolve_factory
 from gatesim.pipeline import row
 from gatesim.trace import OpGraph
+
+# Load the built-in cell classes (and Brevitas) with this module, before any point is costed:
+# an import in the middle of a sweep can swallow Ctrl-C (Brevitas' package import catches
+# everything), so a sweep would run to its end instead of stopping.
+for _cell in CELLS:
+    resolve_factory(_cell)
 
 
 def ignore_interrupts() -> None:
