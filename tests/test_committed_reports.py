@@ -33,3 +33,23 @@ def test_adding_summary_regenerates_byte_for_byte_from_the_saved_training_runs(t
                     f"e.g. {missing[0]}): run `gatesim sweep configs/sweeps/adding.yaml` and commit")
     result = sweep(config, out=tmp_path, workers=1)
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "adding.md").read_text()
+
+
+def test_tfhe_accuracy_summary_regenerates_byte_for_byte_from_the_saved_runs(tmp_path):
+    """The trained runs and their rounded scores are saved in reports/train (keyed by the code
+    that computes them): the summary comes back from them without training."""
+    from gatesim.sweep.accuracy import rounded_jobs
+    from gatesim.sweep.rounded import rounded_path
+
+    config = ROOT / "configs" / "sweeps" / "tfhe-accuracy.yaml"
+    cfg = load_sweep(config)
+    _, runs = jobs(cfg, points(cfg), tmp_path)
+    needed = [checkpoint_path(folder, **arguments).with_suffix(".json") for folder, arguments in runs]
+    needed += [rounded_path(checkpoint_path(folder, **arguments), bits)
+               for folder, arguments, bits in rounded_jobs(cfg, points(cfg), tmp_path)]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        pytest.skip(f"the training or rounding code changed since reports/train was saved ({len(missing)} files, "
+                    f"e.g. {missing[0]}): run `gatesim sweep configs/sweeps/tfhe-accuracy.yaml` and commit")
+    result = sweep(config, out=tmp_path, workers=1)
+    assert result.files["markdown"].read_text() == (ROOT / "reports" / "tfhe-accuracy.md").read_text()

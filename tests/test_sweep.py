@@ -361,3 +361,26 @@ def test_accuracy_objective_trains_each_design_once_and_reuses_the_runs(tmp_path
     again = sweep(parse(data), tmp_path, workers=1, report=False).table
     assert {p: p.stat().st_mtime_ns for p in sorted((tmp_path / "train").glob("*.pt"))} == stamps
     pd.testing.assert_frame_equal(again, table)
+
+
+def test_tfhe_rounding_rows_score_the_trained_design_with_its_tables_rounded(tmp_path):
+    """An accuracy sweep with a tfhe rounding axis: the unrounded tfhe row scores what the
+    simulator scored at training; rounding to 3 bits rounds tables (the score saved beside the
+    run) and the row carries the rounded cell's own score; the accuracy figure draws every
+    feasible row against its TFHE latency."""
+    from gatesim.report import figures
+
+    data = config(axes__cell=["add_gru"], axes__input_size=None, axes__hidden_size=[4], axes__steps=[8],
+                  axes__weight_bits=[4], axes__act_bits=[4], targets={"tfhe": {"bounds": ["observed"], "rounding_bits": [None, 3]}},
+                  accuracy={"task": "adding", "seeds": [0], "epochs": 1, "train_size": 64, "test_size": 32})
+    table = sweep(parse(data), tmp_path, workers=1, report=False).table
+    plain, rounded = table[table["rounding_bits"].isna()].iloc[0], table[table["rounding_bits"] == 3].iloc[0]
+    (run,) = [json.loads(p.with_suffix(".json").read_text()) for p in (tmp_path / "train").glob("*.pt")]
+    assert plain["accuracy"] == run["value_simulator"] and pd.isna(plain["accuracy_rounding_bits"])
+    (saved,) = (tmp_path / "train").glob("*-round3-*.json")
+    score = json.loads(saved.read_text())
+    assert score["rounded_tables"] and rounded["accuracy"] == score["value"]
+    assert rounded["accuracy_rounding_bits"] == 3 and rounded["latency_s"] < plain["latency_s"]
+    fig = figures.accuracy_pareto(table)
+    points = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.x) for t in points) == int(table["feasible"].sum()) == 2

@@ -95,7 +95,7 @@ def test_observed_bounds_are_the_ones_validation_compiles_on():
 
     _, seen = estimate_cell("add_gru", 2, 4, "tfhe", 1, config, bounds="observed", inputset_sequences=5,
                             inputset_steps=6, inputset_seed=3)
-    _, proven = estimate_cell("add_gru", 2, 4, "tfhe", 1, config)
+    _, proven = estimate_cell("add_gru", 2, 4, "tfhe", 1, config, bounds="proven")
     assert seen.details["bounds"] == "observed" and proven.details["bounds"] == "proven"
     assert seen.resources["pbs_per_step"] == proven.resources["pbs_per_step"]
     assert seen.resources["max_precision_bits"] < proven.resources["max_precision_bits"]
@@ -129,17 +129,77 @@ def test_work_that_only_reaches_constant_outputs_is_dead_as_the_compiler_finds()
     assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"] == 0
 
 
-def test_values_joined_by_linear_ops_share_one_width_as_concrete_assigns_it():
-    """GRU: the r x (W_hn h + b_hn) product is added into the candidate's 7-bit pre-activation,
-    so its lookups run at that width (plus the bit its (a + b) needs; Concrete puts both on one
-    parameter set)."""
+def compiled_design(cell, hidden, seed=0):
+    """Validation's design: I = 4, 3-bit, compiled on the input set observed bounds use."""
+    from gatesim.he.bounds import InputSet, bounds_of, simulator
+    from gatesim.he.concrete_export import compile_step
+
+    config = CellConfig(weight_bits=3, act_bits=3)
+    sim = simulator(cell, 4, hidden, config, seed)
+    samples = InputSet(seed=seed).samples(sim, 4, config)
+    return sim, bounds_of(sim, samples), compile_step(sim, samples)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "add_gru", "add_lstm"])
+def test_bootstraps_share_parameters_exactly_where_the_compiler_puts_them(cell):
+    """Concrete gives each table precision its own parameter set. The precisions the model
+    assigns (group widths as concrete-python's bit-width assignment ties them, products one
+    bit wider, tables narrowed to their input's own width) must split the fx nodes into the
+    same groups the compiler's parameter sets do, with the same PBS per group."""
+    from gatesim.costs.tfhe import pbs_nodes
+
+    sim, found, circuit = compiled_design(cell, 4)
+    compiler: dict[str, set] = {}
+    for tag, per_parameter in circuit.statistics["programmable_bootstrap_count_per_tag_per_parameter"].items():
+        compiler.setdefault(tag, set()).update(str(q) for q in per_parameter)
+    assert all(len(sets) == 1 for sets in compiler.values())
+    model = {e["fx_node"]: e["precision"] for e in
+             pbs_nodes(sim.opgraph, found.constant, found.bits, dict(found.rounding), input_bits=found.table_inputs)}
+    assert set(model) == set(compiler)
+
+    def groups(by_node):
+        out: dict = {}
+        for node, key in by_node.items():
+            out.setdefault(str(sorted(key) if isinstance(key, set) else key), set()).add(node)
+        return sorted(map(sorted, out.values()))
+
+    assert groups(model) == groups(compiler)
+
+
+def test_noise_figures_follow_the_squared_weights_into_each_table():
+    """The noise pass on a GRU step: a table fed by the two linear layers' sum carries the sum
+    of the squared integer weights of one output (fresh inputs count 1); a product's lookups
+    carry the sum of its operands' figures (both fresh table outputs here: 2)."""
+    from gatesim.he.bounds import simulator
+    from gatesim.he.noise import table_noise
+
+    sim = simulator("gru", 4, 4, CellConfig(weight_bits=3, act_bits=3), 0)
+    noise = table_noise(sim)
+    affine = {n: c.info["affine"][0] for n, c in sim.compiled.items() if "affine" in c.info}
+    x_w, h_w = (affine[n].astype(float) ** 2 for n in ("input_linear", "hidden_linear"))
+    expected = (x_w.sum(0) + h_w.sum(0))[:4].max()  # the reset gate reads the first H outputs
+    assert noise["reset_gate"] == pytest.approx(expected)
+    assert noise["mul"] == 2.0
+
+
+def test_noise_aware_parameters_and_their_absence():
+    """With observed bounds and a profile holding the noise grid, each precision's bootstraps
+    are priced with the parameters Concrete picks for its noisiest table; noise beyond the grid
+    is refused naming the node; with proven bounds the profile's per-precision times are used."""
+    from gatesim.costs.tfhe import TfheProfile, partition_parameters
+    from gatesim.costs.config import load_file, resolve_profile
     from gatesim.pipeline import estimate as estimate_cell
 
-    rows = {r["fx_node"]: r["precision_bits"] for r in
-            estimate_cell("gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), bounds="observed")[1].by_node}
-    assert rows["mul"] == rows["candidate"] + 1 and rows["candidate"] == rows["reset_gate"]
-    narrow = estimate_cell("add_gru", 4, 4, "tfhe", 1, CellConfig(weight_bits=3, act_bits=3), bounds="observed")[1]
-    assert max(r["precision_bits"] for r in narrow.by_node if r["pbs"]) < rows["mul"]
+    config = CellConfig(weight_bits=3, act_bits=3)
+    _, seen = estimate_cell("gru", 4, 4, "tfhe", 1, config, bounds="observed", profile="tfhe-vm")
+    assert seen.details["pbs_parameters"] and "noise" in seen.details["seconds_per_pbs_from"]
+    assert sum(q["count"] for q in seen.details["pbs_parameters"]) == seen.resources["pbs_per_step"]
+    _, proven = estimate_cell("gru", 4, 4, "tfhe", 1, config, bounds="proven", profile="tfhe-vm")
+    assert proven.details["pbs_parameters"] == [] and "per precision" in proven.details["seconds_per_pbs_from"]
+    profile = load_file(TfheProfile, resolve_profile("tfhe-vm"))
+    loud = [{"precision": 7, "manp": 1e12, "fx_node": "candidate"}]
+    with pytest.raises(GatesimError, match="node 'candidate': a 7-bit table .* noise"):
+        partition_parameters(loud, profile)
 
 
 def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_them():
@@ -223,3 +283,29 @@ def test_a_table_feeding_only_the_next_table_is_one_lookup_as_compiled():
     model = estimate(sim.opgraph, "tfhe", observed_bits=found.bits, constant_nodes=found.constant)
     circuit = compile_step(sim, samples)
     assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"] == 36
+
+
+def test_validate_matches_the_profile_to_this_host_by_a_spot_check(tmp_path):
+    """A profile whose PBS times are ten times off this host's fails the spot check (one real
+    4-bit lookup circuit, timed); `matched_profile` then predicts with the profile that the
+    recalibration writes, reporting both checks."""
+    import json
+
+    from gatesim.calibrate.match import matched_profile, spot_check
+    from gatesim.costs.config import resolve_profile
+
+    shipped = json.loads(resolve_profile("tfhe-vm").read_text())
+    slow = tmp_path / "slow.json"
+    slow.write_text(json.dumps({**shipped, "pbs_s": {k: 10 * v for k, v in shipped["pbs_s"].items()}}))
+    check = spot_check("gatesim.calibrate.tfhe", slow)
+    assert check["agrees"] is False and check["ratio"] > 4 and check["what"] == "seconds per 4-bit PBS"
+    written = []
+
+    def recalibrate():
+        written.append(tmp_path / "host.json")
+        written[-1].write_text(json.dumps(shipped))  # the calibration itself is `gatesim calibrate tfhe`
+        return written[-1]
+
+    path, report = matched_profile("gatesim.calibrate.tfhe", slow, recalibrate)
+    assert path == written[0] and report["recalibrated_because"]["profile"] == str(slow)
+    assert report["profile"] == str(written[0]) and "agrees" in report

@@ -59,3 +59,21 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
             "host": {"machine": platform.machine(), "python": platform.python_version(),
                      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
             "primes": primes, "ops_s": ops, "short_primes": SHORT_CHAIN + 2, "short_ops_s": short}
+
+
+def spot_check(profile: dict) -> dict:
+    """One quick measurement (ciphertext products at the smallest ring, its longest chain)
+    beside the profile's figure for it: does the profile describe this host now?"""
+    costs = load(CkksCosts, "ckks")
+    n = RINGS[0]
+    measured = _best(lambda v=ops_probe(n, longest_chain(n, costs)): v * v)
+    predicted = profile["ops_s"].get(n, profile["ops_s"].get(str(n), {})).get("ct_ct", float("nan"))
+    return {"what": f"seconds per ciphertext product at N = {n}", "measured": measured, "predicted": predicted}
+
+
+def ops_probe(n: int, depth: int):
+    import tenseal as ts
+
+    ctx = ts.context(ts.SCHEME_TYPE.CKKS, poly_modulus_degree=n, coeff_mod_bit_sizes=[60] + [40] * depth + [60])
+    ctx.global_scale = 2**40
+    return ts.ckks_vector(ctx, list(np.random.default_rng(0).uniform(-1, 1, MM_INPUTS)))

@@ -39,6 +39,7 @@ class Pbs(Strict):
     max_precision_bits: Sourced
     mul_pbs: Sourced
     mul_extra_bits: Sourced
+    narrow_tables_up_to_bits: Sourced
 
 
 class Linear(Strict):
@@ -65,15 +66,21 @@ class TfheProfile(Strict):
     pbs_s: dict[int, float]
     linear_op_s: float = Field(gt=0)
     bootstrap_key_bytes: dict[int, float]
-    pbs_work_fit: dict[str, float] | None = None  # seconds per PBS = per_unit x work + fixed
+    # seconds per PBS = sum of weight x pbs_time_terms, fitted on the calibration circuits
+    pbs_time_fit: dict[str, float] | None = None
+    compiler: dict[str, str] | None = None  # the concrete-python whose optimizer chose the grid below
+    # the parameters that optimizer picks per table precision and input noise (squared 2-norm
+    # `manp` of the coefficients feeding it), compiled on this host by `gatesim calibrate tfhe`
+    pbs_parameters_by_noise: list[dict[str, int]] = []
 
 
 class TfheParams(Strict):
     profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
     # observed: each table sized by the range its input takes over an input set run through
-    # the integer simulator, as a compiler sizes it; proven: by the worst case (an upper bound).
-    # proven stays the default until the latency model is validated on observed bounds.
+    # the integer simulator, as a compiler sizes it (needs the cell: estimate_cell, the CLI,
+    # sweeps); proven: by the worst case (an upper bound). proven stays the default until
+    # observed bounds fit the sweep's speed budget and a test run's memory (issue 13).
     bounds: Literal["observed", "proven"] = "proven"
     inputset_sequences: int = Field(16, ge=1, le=4096)
     inputset_steps: int = Field(20, ge=1, le=10_000)
@@ -85,18 +92,25 @@ class TfheParams(Strict):
     rounding: dict[str, int] = {}  # table node -> lsbs rounded away (derived from rounding_bits)
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
+    table_noise: dict[str, float] = {}  # node looking values up -> noise figure of its input (he.noise)
+    table_input_bits: dict[str, int] = {}  # table node -> bits its own input takes over the compile inputs
+    rounding_output_error: dict[str, float] | None = None  # what rounding changes in the outputs (he.bounds)
     pbs_parameters: list[dict] | None = None  # crypto parameters a compiler chose, with counts
 
 
-def blind_rotation_work(p: dict) -> float:
-    """FFT work of one PBS with these parameters: n external products, each transforming the
-    (k+1) x level decomposed polynomials forward and the (k+1) results back, N log N apiece."""
-    n, k, level, size = p["input_lwe_dimension"], p["glwe_dimension"], p["level"], p["polynomial_size"]
-    return n * (k + 1) * (level + 1) * size * math.log2(size)
+def pbs_time_terms(q: dict) -> dict[str, float]:
+    """What one PBS with these parameters does, in the units its time is fitted on: per step of
+    the blind rotation (n of them), the products with the bootstrap key ((k+1)^2 x level
+    polynomials of N coefficients) and the FFTs ((k+1) polynomials, N log N); and a fixed part."""
+    n, k, level, size = q["input_lwe_dimension"], q["glwe_dimension"], q["level"], q["polynomial_size"]
+    return {"key_products": n * (k + 1) ** 2 * level * size, "ffts": n * (k + 1) * size * math.log2(size),
+            "fixed": 1.0}
 
 
 def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
-              observed: dict[str, int] | None = None, rounding: dict[str, int] | None = None) -> list[dict]:
+              observed: dict[str, int] | None = None, rounding: dict[str, int] | None = None,
+              product_extra_bits: int = 1, narrow_up_to: int = 8,
+              input_bits: dict[str, int] | None = None) -> list[dict]:
     """One entry per node that bootstraps: its fx node, PBS count, precision and kind.
 
     `constant` names nodes whose table gives a single value over the inputs the circuit is
@@ -108,16 +122,22 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     Concrete drops it, found where a cell's state never leaves one value). A table whose input
     loses l bits to rounding first looks up at l bits less (plus the bit that keeps the rounding
     from overflowing), after l one-bit bootstraps that do the rounding ("rounding" rule,
-    measured: an int7 input rounded by 2 and 4 bits took 2 and 4 extra PBS per element)."""
+    measured: an int7 input rounded by 2 and 4 bits took 2 and 4 extra PBS per element).
+    A table whose input is encoded wider than the bits the input itself takes (`input_bits`,
+    per table node, over the input set; else the bits of the node feeding it) (its group is
+    wider), up to `narrow_up_to` bits, is looked up at the input's own width after a clear
+    multiplication by 2^shift ("original bit width" rule: concrete-python's
+    optimize_tlu_based_on_original_bit_width), which multiplies the input's noise by 4^shift."""
     rounding = rounding or {}
     observed = observed or {}
+    input_bits = input_bits or {}
     by_node: dict[str, list[tuple[int, Op]]] = defaultdict(list)
     how: dict[int, str] = {}
     for nid, data in graph.graph.nodes(data=True):
         by_node[data["fx_node"]].append((nid, data["op"]))
         how[nid] = price_of("tfhe", PRICES, data["op"].kind, data["fx_node"])
     live = _live_nodes(graph, constant)
-    width = _group_widths(graph, how, observed)
+    width = _group_widths(graph, how, observed, product_extra_bits)
     tables_of = {fx: [(n, o) for n, o in ops if how[n] == "table" and any(o.operand_is_var)]
                  for fx, ops in by_node.items()}
     fused = _fused_tables(graph, tables_of, constant, rounding.keys())  # table node -> the next one it joins
@@ -133,29 +153,42 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
             while start in fed_by:  # a composed lookup runs on the first table's input
                 start = fed_by[start]
             head = tables_of[start][0][0]
-            precision = max((width[p] for p in graph.graph.predecessors(head)), default=first.bits)
+            feeding = list(graph.graph.predecessors(head))
+            encoded = max((width[p] for p in feeding), default=first.bits)
+            own = input_bits.get(start) or max(
+                (observed.get(graph.graph.nodes[p]["fx_node"], graph.graph.nodes[p]["op"].out_bits) for p in feeding),
+                default=encoded)
+            precision, shift = encoded, 0
             lsbs = rounding.get(start, 0)  # the composed lookup's input is the first table's
             if lsbs:
-                precision = max(precision - lsbs, 1) + 1
+                precision = max(own - lsbs, 1) + 1
                 out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "rounding",
-                            "pbs": last.count * lsbs, "precision": 1, "per_element": lsbs})
+                            "pbs": last.count * lsbs, "precision": 1, "per_element": lsbs, "noise_node": start,
+                            "shift": 0})
+            elif own < encoded and own <= narrow_up_to:
+                precision, shift = own, encoded - own
             out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "table", "pbs": last.count,
-                        "precision": precision, "per_element": 1})
+                        "precision": precision, "per_element": 1, "noise_node": start, "shift": shift})
         for n, o in ops:
             sources = _sources(graph, n)
             if how[n] == "product" and not sources & constant:
-                precision = width[n]
+                precision = max(width[p] for p in graph.graph.predecessors(n))  # its operands' width
                 out.append({"fx_node": fx_node, "node": n, "kind": o.kind, "how": "product", "pbs": None,
-                            "precision": precision, "per_element": None, "count": o.count})
+                            "precision": precision, "per_element": None, "count": o.count, "noise_node": fx_node,
+                            "shift": 0})
     return out
 
 
-def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int]) -> dict[int, int]:
-    """The bit width each value is encoded with, as Concrete assigns it: the operands and the
-    result of every operation but a table lookup share one width (additions, products with
-    clear or encrypted values, matrix products), so each connected group takes the widest
-    value in it; a table's output starts a value of its own. A value's width is what it
-    takes over the input set (`observed`, per fx node) or else its proven width."""
+def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int], extra: int) -> dict[int, int]:
+    """The bit width each value is encoded with, as Concrete assigns it (concrete-python's
+    bit-width assignment): the operands and the result of an addition, a product with clear
+    values, a matrix product or a move share one width, so each connected group takes the
+    widest value in it; the two operands of an encrypted product share one width at least
+    `extra` bit wider than each (its lookups take a + b and a - b), its result starts a value
+    of its own, as a table's output does, except for a signed x unsigned product, which the
+    export traces centred, (u - c) v + c v, joining v to the result. A value's width is what
+    it takes over the input set (`observed`, per fx node, clear weights and biases included)
+    or else its proven width."""
     g = graph.graph
     parent = {n: n for n in g.nodes}
 
@@ -166,13 +199,22 @@ def _group_widths(graph: OpGraph, how: dict[int, str], observed: dict[str, int])
         return n
 
     for n in g.nodes:
-        if how[n] in ("linear", "product") or g.nodes[n]["op"].kind == "store":
-            for p in g.predecessors(n):
+        preds = list(g.predecessors(n))
+        if how[n] in ("linear", "none"):
+            for p in preds:
                 parent[root(p)] = root(n)
+        elif how[n] == "product":
+            for p in preds[1:]:
+                parent[root(p)] = root(preds[0])
+            if len(set(g.nodes[n]["op"].operand_signed)) > 1:  # traced centred: (u - c) v + c v
+                parent[root(n)] = root(preds[0])
+    bits_of = {n: observed.get(d["fx_node"], d["op"].out_bits) for n, d in g.nodes(data=True)}
     widest: dict[int, int] = defaultdict(int)
-    for n, d in g.nodes(data=True):
-        bits = observed.get(d["fx_node"], d["op"].out_bits)
-        widest[root(n)] = max(widest[root(n)], bits)
+    for n in g.nodes:
+        widest[root(n)] = max(widest[root(n)], bits_of[n])
+        if how[n] == "product":
+            for p in g.predecessors(n):
+                widest[root(p)] = max(widest[root(p)], bits_of[p] + extra)
     return {n: widest[root(n)] for n in g.nodes}
 
 
@@ -221,15 +263,21 @@ class TfheModel:
         costs = load(TfheCosts, "tfhe")
         profile = load_file(TfheProfile, p.profile) if p.profile else None
         limit = int(costs.pbs.max_precision_bits.value)
-        rows, pbs_total, precisions = [], 0, []
-        for entry in pbs_nodes(graph, p.constant_nodes, p.observed_bits, p.rounding):
+        entries = pbs_nodes(graph, p.constant_nodes, p.observed_bits, p.rounding, int(costs.pbs.mul_extra_bits.value),
+                            int(costs.pbs.narrow_tables_up_to_bits.value), p.table_input_bits)
+        for entry in entries:
             if entry["how"] == "product":
                 entry["pbs"] = int(costs.pbs.mul_pbs.value) * entry.pop("count")
-                entry["precision"] += int(costs.pbs.mul_extra_bits.value)
             if entry["precision"] > limit:
                 raise GatesimError(f"node {entry['fx_node']!r}: a table lookup on a {entry['precision']}-bit "
                                    f"value; the TFHE backend takes at most {limit} bits: narrow that value")
-            seconds = entry["pbs"] * self.pbs_seconds(entry["precision"], costs, profile)
+            entry["manp"] = p.table_noise.get(entry["noise_node"], 1.0) * 4 ** entry["shift"]
+        chosen = partition_parameters(entries, profile) if p.table_noise and profile else {}
+        rows, pbs_total, precisions = [], 0, []
+        for entry in entries:
+            q = chosen.get(entry["precision"])
+            seconds = entry["pbs"] * (pbs_work_seconds(q, profile) if q else
+                                      self.pbs_seconds(entry["precision"], costs, profile))
             rows.append({"node": entry["node"], "fx_node": entry["fx_node"], "kind": entry["kind"],
                          "pbs": entry["pbs"], "precision_bits": entry["precision"], "energy_pj": 0.0,
                          "latency_s": seconds})
@@ -241,20 +289,31 @@ class TfheModel:
                      "energy_pj": 0.0, "latency_s": linear_s})
         step_s = sum(r["latency_s"] for r in rows)
         if p.pbs_parameters is not None:  # the parameters a compiler picked: cost from their work
-            if not (profile and profile.pbs_work_fit):
-                raise GatesimError("tfhe: pbs_parameters need a profile with pbs_work_fit "
+            if not (profile and profile.pbs_time_fit):
+                raise GatesimError("tfhe: pbs_parameters need a profile with pbs_time_fit "
                                    "(gatesim calibrate tfhe)")
-            fit = profile.pbs_work_fit
-            step_s = linear_s + sum(q["count"] * (fit["per_unit"] * blind_rotation_work(q) + fit["fixed"])
-                                    for q in p.pbs_parameters)
+            step_s = linear_s + sum(q["count"] * pbs_work_seconds(q, profile) for q in p.pbs_parameters)
         widest = max(precisions, default=0)
         keys = (profile.bootstrap_key_bytes.get(widest) if profile and widest in profile.bootstrap_key_bytes
                 else costs.keys.bootstrap_key_bytes.value)
-        resources = {"pbs_per_step": pbs_total, "max_precision_bits": widest,
+        if p.rounding_output_error is not None:
+            rounding_figures = {"rounding_max_lsb": p.rounding_output_error["max_lsb"],
+                                "rounding_mismatch_fraction": p.rounding_output_error["mismatched_elements"]
+                                / max(p.rounding_output_error["elements_compared"], 1)}
+        else:
+            rounding_figures = {}
+        resources = {"pbs_per_step": pbs_total, "max_precision_bits": widest, **rounding_figures,
                      "pbs_depth": graph.depth()["nonlinear"] + graph.depth()["multiplicative"],
                      "bootstrap_key_bytes": keys, "linear_ops_per_step": linear_ops}
+        counts: dict[int, int] = defaultdict(int)
+        for entry in entries:
+            counts[entry["precision"]] += entry["pbs"]
         details = {"steps": p.steps, "profile": str(p.profile) if p.profile else None,
                    "bounds": "observed" if p.observed_bits else "proven",
+                   "pbs_parameters": [{"precision": bits, "count": counts[bits], **q} for bits, q in sorted(chosen.items())],
+                   "seconds_per_pbs_from": ("the parameters Concrete picks for each precision and input noise (profile's "
+                                            "noise grid), priced by the profile's time fit" if chosen else
+                                            "the profile's measured seconds per precision" if profile else "tfhe.yaml"),
                    "per_step": {"latency_s": step_s, "pbs": pbs_total}}
         return Estimate("tfhe", 0.0, step_s * p.steps, resources, by_kind(rows), rows, details)
 
@@ -273,6 +332,37 @@ class TfheModel:
         return costs.pbs.seconds_at_3_bits.value * costs.pbs.growth_per_bit.value ** (precision - 3)
 
 
+def partition_parameters(entries: list[dict], profile: TfheProfile) -> dict[int, dict]:
+    """precision -> the crypto parameters of its bootstraps. Concrete gives every precision a
+    partition with one parameter set, chosen for the noisiest table in it: the noise grid's
+    point at that precision with the smallest noise figure that covers it. Precisions the
+    grid does not hold (wider than a classic bootstrap) are left to the per-precision times."""
+    if not (profile.pbs_parameters_by_noise and profile.pbs_time_fit):
+        return {}
+    grid: dict[int, list[dict]] = defaultdict(list)
+    for q in profile.pbs_parameters_by_noise:
+        grid[q["precision"]].append(q)
+    worst: dict[int, tuple[float, str]] = {}
+    for e in entries:
+        if e["precision"] in grid:
+            worst[e["precision"]] = max(worst.get(e["precision"], (0.0, "")), (e["manp"], e["fx_node"]))
+    chosen = {}
+    for bits, (manp, node) in worst.items():
+        covering = [q for q in sorted(grid[bits], key=lambda q: q["manp"]) if q["manp"] >= manp]
+        if not covering:
+            top = max(q["manp"] for q in grid[bits])
+            raise GatesimError(f"node {node!r}: a {bits}-bit table whose input amplifies noise by {manp:.3g} "
+                               f"(squared 2-norm of its coefficients); Concrete found parameters up to {top:g} "
+                               f"at {bits} bits (profile's noise grid): use narrower weights or fewer terms")
+        chosen[bits] = {k: v for k, v in covering[0].items() if k != "precision"}
+    return chosen
+
+
+def pbs_work_seconds(q: dict, profile: TfheProfile) -> float:
+    terms = pbs_time_terms(q)
+    return sum(weight * terms[name] for name, weight in profile.pbs_time_fit.items())
+
+
 def observed_params(cell: Any, input_size: int, hidden_size: int, config: Any, params: dict[str, Any]) -> dict:
     """bounds=observed: the bits each node's value takes over the input set, and the tables
     that give one value there, for the design's own cell (gatesim.he.bounds)."""
@@ -286,7 +376,9 @@ def observed_params(cell: Any, input_size: int, hidden_size: int, config: Any, p
 
     found = observed(cell, input_size, hidden_size, config, InputSet(
         p.inputset_sequences, p.inputset_steps, p.inputset_seed, p.inputset_distribution), p.rounding_bits)
-    return {"observed_bits": found.bits, "constant_nodes": found.constant, "rounding": dict(found.rounding)}
+    return {"observed_bits": found.bits, "constant_nodes": found.constant, "rounding": dict(found.rounding),
+            "table_noise": found.noise, "table_input_bits": found.table_inputs,
+            "rounding_output_error": found.rounding_error}
 
 
 def check_sweep(axes: Any, params: dict[str, list]) -> None:
@@ -306,9 +398,10 @@ TARGET = register(Target(
     name="tfhe", model=TfheModel(), params=TfheParams,
     summary="Concrete-like: programmable bootstraps per step at their precision, linear ops nearly free",
     options=(PROFILE_OPTION,
-             Option("bounds", "--bounds", "proven (default: each table sized by the worst case of its input) or "
-                                          "observed (by the range its input takes over an input set run through "
-                                          "the integer simulator, as a compiler sizes it)"),
+             Option("bounds", "--bounds", "proven (default: each table sized by the worst case of its input, an "
+                                          "upper bound) or observed (by the range its input takes over an input set "
+                                          "run through the integer simulator, as a compiler sizes it; what validate "
+                                          "tfhe checks)"),
              Option("inputset_sequences", "--inputset-sequences", "random sequences in that input set (16)", int),
              Option("inputset_steps", "--inputset-steps", "steps per sequence (20)", int),
              Option("inputset_seed", "--inputset-seed", "seed of the cell's weights and the sequences (0)", int),
@@ -316,7 +409,8 @@ TARGET = register(Target(
              Option("rounding_bits", "--rounding-bits", "round every table input wider than this to its most "
                                                         "significant bits first (needs --bounds observed)", int)),
     second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
-    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding"}),
+    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding", "table_noise",
+                               "table_input_bits", "rounding_output_error"}),
     check_sweep=check_sweep, derived_params=observed_params,
     calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",
     calibrate_options=frozenset({"max_bits"})))

@@ -8,7 +8,7 @@ use the same samples, so the bits the model prices are the bits the compiler cho
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ from gatesim.cells import CellConfig, build_cell
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.errors import GatesimError
 from gatesim.he.concrete_export import clear_ranges, constant_tables, rounding_plan, table_input_bits
+from gatesim.he.noise import table_noise
 
 Distribution = Literal["uniform", "normal"]
 
@@ -41,27 +42,47 @@ class InputSet:
         return np.clip(rng.normal(0.0, span / 3, shape), -span, span)
 
     def runs(self, sim, input_size: int, config: CellConfig):
-        """Per group of `sim.batch` sequences: its inputs as whole numbers (x, *zero states,
-        torch's convention) and the states the cell computes at every step. A last, short
-        group repeats its rows (ranges are unchanged)."""
-        x = self.inputs(input_size, config)
-        for first in range(0, self.sequences, sim.batch):
-            rows = x[first:first + sim.batch]
-            if len(rows) < sim.batch:
-                rows = np.concatenate([rows, rows[np.arange(sim.batch - len(rows)) % len(rows)]])
-            zeros = tuple(np.zeros((sim.batch, *sim.static[n].shape[1:])) for n in sim.placeholders[1:])
-            ints = sim.quantize_inputs(rows, zeros, strict=False)
-            yield ints, sim.run(ints[0], ints[1:])[0]
+        return runs_over(sim, self.inputs(input_size, config))
 
     def samples(self, sim, input_size: int, config: CellConfig) -> list[tuple[np.ndarray, ...]]:
-        """(x_t, *states_t) as whole numbers for every step of every sequence, `sim.batch`
-        rows a sample."""
-        out = []
-        for ints, states in self.runs(sim, input_size, config):
-            for t in range(self.steps):
-                before = ints[1:] if t == 0 else tuple(s[:, t - 1] for s in states)
-                out.append((ints[0][:, t].astype(np.int64), *(np.asarray(s).astype(np.int64) for s in before)))
-        return out
+        return samples_over(sim, self.inputs(input_size, config))
+
+
+def runs_over(sim, x: np.ndarray):
+    """Per group of `sim.batch` sequences of `x` (sequences, steps, inputs): its inputs as
+    whole numbers (x, *zero states, torch's convention) and the states the cell computes at
+    every step. A last, short group repeats its rows (ranges are unchanged)."""
+    for first in range(0, len(x), sim.batch):
+        rows = x[first:first + sim.batch]
+        if len(rows) < sim.batch:
+            rows = np.concatenate([rows, rows[np.arange(sim.batch - len(rows)) % len(rows)]])
+        zeros = tuple(np.zeros((sim.batch, *sim.static[n].shape[1:])) for n in sim.placeholders[1:])
+        ints = sim.quantize_inputs(rows, zeros, strict=False)
+        yield ints, sim.run(ints[0], ints[1:])[0]
+
+
+def samples_over(sim, x: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+    """(x_t, *states_t) as whole numbers for every step of every sequence of `x`, `sim.batch`
+    rows a sample: what a compiler's input set holds for one step of the cell."""
+    out = []
+    for ints, states in runs_over(sim, x):
+        for t in range(x.shape[1]):
+            before = ints[1:] if t == 0 else tuple(s[:, t - 1] for s in states)
+            out.append((ints[0][:, t].astype(np.int64), *(np.asarray(s).astype(np.int64) for s in before)))
+    return out
+
+
+def rounding_plan_over(module, x: np.ndarray, bits: int) -> tuple[tuple[str, int], ...]:
+    """(table node, lsbs) rounding every table input of `module` (a cell, e.g. a trained one)
+    to its `bits` most significant bits, widths as its inputs take them over the sequences `x`
+    (e.g. a task's training sequences)."""
+    import torch
+
+    from gatesim.simulate import SimOptions, Simulator
+
+    example = (torch.zeros(len(x), x.shape[2]), *module.initial_state(len(x)))
+    sim = Simulator(module, example, SimOptions())
+    return rounding_plan(sim, clear_ranges(sim, samples_over(sim, np.asarray(x, dtype=np.float64))), bits)
 
 
 def simulator(cell: str, input_size: int, hidden_size: int, config: CellConfig, seed: int, batch: int = 1):
@@ -81,16 +102,36 @@ class Bounds:
     ranges: dict[str, tuple[int, int]]  # fx node -> [min, max] of its value over the input set
     constant: frozenset[str]  # tables that give one value over their input's whole type
     rounding: tuple[tuple[str, int], ...] = ()  # (table node, lsbs its input loses first)
+    noise: dict[str, float] = field(default_factory=dict)  # node looking up -> its input's noise figure
+    clear_bits: dict[str, int] = field(default_factory=dict)  # linear node -> bits of its clear weights and bias
+    table_inputs: dict[str, int] = field(default_factory=dict)  # table node -> bits its input takes
+    rounding_error: dict[str, int] | None = None  # what the rounding changes in the outputs (rounding_error)
 
     @property
     def bits(self) -> dict[str, int]:
-        return {name: bits_for(lo, hi) for name, (lo, hi) in self.ranges.items()}
+        """Bits per fx node over the input set; a linear layer's value also counts its clear
+        weights and bias, which Concrete encodes at the width of the values they combine with."""
+        out = {name: bits_for(lo, hi) for name, (lo, hi) in self.ranges.items()}
+        for name, bits in self.clear_bits.items():
+            out[name] = max(out.get(name, 0), bits)
+        return out
 
 
 def bounds_of(sim, samples: list[tuple[np.ndarray, ...]]) -> Bounds:
     ranges = clear_ranges(sim, samples)
     return Bounds({k: (int(lo), int(hi)) for k, (lo, hi) in ranges.items()}, constant_tables(sim, ranges),
-                  sim.options.rounding)
+                  sim.options.rounding, table_noise(sim), clear_bits(sim), table_input_bits(sim, ranges))
+
+
+def clear_bits(sim) -> dict[str, int]:
+    """Bits of each linear layer's clear integer weights and bias, as Concrete types them."""
+    out = {}
+    for name, compiled in sim.compiled.items():
+        if "affine" in compiled.info:
+            weights_t, bias = compiled.info["affine"]
+            values = np.concatenate([np.ravel(weights_t), np.ravel(bias)])
+            out[name] = bits_for(int(values.min()), int(values.max()))
+    return out
 
 
 def rounded(sim, input_size: int, config: CellConfig, inputset: InputSet, bits: int | None):
@@ -130,4 +171,8 @@ def observed(cell: Any, input_size: int, hidden_size: int, config: CellConfig, i
              rounding_bits: int | None = None) -> Bounds:
     """The bounds of a cell design over an input set (cached: a sweep asks once per design)."""
     sim = simulator(cell, input_size, hidden_size, config, inputset.seed, batch=inputset.sequences)
-    return bounds_of(*rounded(sim, input_size, config, inputset, rounding_bits))
+    narrow, samples = rounded(sim, input_size, config, inputset, rounding_bits)
+    found = bounds_of(narrow, samples)
+    if rounding_bits is None:
+        return found
+    return replace(found, rounding_error=rounding_error(sim, narrow, input_size, config, inputset))

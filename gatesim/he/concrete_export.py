@@ -22,7 +22,7 @@ from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.he.lazy import LazyLinear, evaluated
 from gatesim.simulate.engine import Simulator
-from gatesim.simulate.rules import round_lsbs, unchanged
+from gatesim.simulate.rules import MAX_TABLE_BITS, round_lsbs, unchanged
 
 
 def _affine(x: Any, weights: np.ndarray, bias: np.ndarray) -> Any:
@@ -144,6 +144,8 @@ def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[s
             continue
         lo, hi = ranges[node.all_input_nodes[0].name]
         bits = bits_for(lo, hi)  # Concrete tabulates the whole integer type of the input
+        if bits > MAX_TABLE_BITS:
+            continue  # no backend tabulates it (the cost model refuses such a table by name)
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if lo < 0 else (0, 2**bits - 1)
         lsbs = sim.compiled[node.name].info.get("round_lsbs", 0)
         out = _as_ints(table)(round_lsbs(np.arange(lo, hi + 1), lsbs))

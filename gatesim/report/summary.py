@@ -89,22 +89,54 @@ def infeasible(failed: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_section(table: pd.DataFrame) -> list[str]:
     """Each trained design once: its test metric over seeds, from the bit-accurate simulator."""
-    designs = table.drop_duplicates([c for c in DESIGN if c in table]).copy()
+    rounding = "accuracy_rounding_bits" if "accuracy_rounding_bits" in table else None
+    designs = table.drop_duplicates([c for c in DESIGN if c in table] + ([rounding] if rounding else [])).copy()
     designs = designs[designs["accuracy"].notna()]
     metric, task = designs["accuracy_metric"].iloc[0], designs["accuracy_task"].iloc[0]
     agree = designs["accuracy_agree"]
+    tfhe_rounding = (designs[rounding] if rounding else pd.Series(None, index=designs.index, dtype=object))
     out = pd.DataFrame({
         "cell": designs.apply(variant_label, axis=1), "bits": designs.apply(bits_label, axis=1),
         "H": designs["hidden_size"], "T": designs["steps"],
+
         f"test {metric}": [f"{a:.4g} ± {s:.2g}" for a, s in zip(designs["accuracy"], designs["accuracy_std"])],
         "seeds": designs["accuracy_seeds"], "per seed": designs["accuracy_per_seed"],
         "simulator = Brevitas": ["yes" if g is True else "NO" if g is False else "- (float)" for g in agree],
         "learning nothing": [f"{b:.4g}" for b in designs["accuracy_baseline"]]})
+    if tfhe_rounding.notna().any():
+        out.insert(4, "TFHE tables rounded to", ["-" if pd.isna(b) else f"{int(b)} bits" for b in tfhe_rounding])
     return [f"## Accuracy on the {task} task", "",
             f"Test {metric} of each design after quantization-aware training (mean ± std over seeds), as "
             "the bit-accurate integer simulator computes it; 'simulator = Brevitas' says whether Brevitas' "
             "forward pass gave identical outputs on every seed. Float designs (what CKKS rows cost) have "
-            "no integer datapath and report Brevitas' value.", "", markdown_table(out), ""]
+            "no integer datapath and report Brevitas' value." + (
+                " A design with its TFHE tables rounded to k bits ran the test set through the simulator with "
+                "every table input rounded to its k most significant bits (widths over the task's training "
+                "sequences)." if tfhe_rounding.notna().any() else ""), "", markdown_table(out), ""]
+
+
+def rounding_section(table: pd.DataFrame) -> list[str]:
+    """What rounding table inputs changes in each rounded design's outputs (tfhe points)."""
+    if "tfhe_rounding_max_lsb" not in table.columns:
+        return []
+    rounded = table[table["tfhe_rounding_max_lsb"].notna()]
+    if rounded.empty:
+        return []
+    keys = ["rounding_bits", "cell", "inhibit", "weight_bits", "act_bits", "gate_bits"]
+    keys = [k for k in keys if k in rounded.columns]
+    rows = []
+    for _, group in rounded.groupby(keys, dropna=False, sort=True):
+        first = group.iloc[0]
+        rows.append({"rounding_bits": int(first["rounding_bits"]), "cell": variant_label(first),
+                     "bits": bits_label(first),
+                     "H": f"{group['hidden_size'].min()}..{group['hidden_size'].max()}",
+                     "outputs changed": f"{100 * group['tfhe_rounding_mismatch_fraction'].max():.1f} %",
+                     "largest change (LSB)": int(group["tfhe_rounding_max_lsb"].max())})
+    return ["## What rounding costs in accuracy (TFHE)", "",
+            "Each rounded design's outputs against the same design unrounded, both run bit-exactly by the integer "
+            "simulator over the input set the bounds come from: the share of output elements that differ "
+            "and the largest difference, in steps of the output's grid (worst over the hidden sizes).", "",
+            markdown_table(pd.DataFrame(rows)), ""]
 
 
 def summary(table: pd.DataFrame, name: str, title: str) -> str:
@@ -123,6 +155,7 @@ def summary(table: pd.DataFrame, name: str, title: str) -> str:
                   "and parameters); below 1 the add-gated cell is cheaper.", "", markdown_table(grid), ""]
     if "accuracy" in table.columns:
         lines += accuracy_section(table)
+    lines += rounding_section(table)
     best = cheapest(table)
     if not best.empty:
         lines += ["## Fastest point of each cell per target (largest hidden size)", "", markdown_table(best), ""]

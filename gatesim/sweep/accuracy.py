@@ -43,21 +43,47 @@ def train_job(job: tuple[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
                                                       "baseline", "checkpoint", "cached")}
 
 
-def columns(runs: list[list[dict[str, Any]]], results: dict[str, dict[str, Any]], task: str) -> pd.DataFrame:
+def rounding_of(point: dict[str, Any]) -> int | None:
+    """The bits a point's TFHE tables are rounded to (its target's rounding_bits), if any."""
+    return dict(point.get("params", {})).get("rounding_bits") if point.get("target") == "tfhe" else None
+
+
+def rounded_id(arguments: dict[str, Any], bits: int) -> str:
+    return f"{run_id(arguments)}|round{bits}"
+
+
+def rounded_job(job: tuple[str, dict[str, Any], int]) -> tuple[str, dict[str, Any]]:
+    """One trained run scored with its tables rounded, in a worker (one thread)."""
+    import torch
+
+    from gatesim.sweep.rounded import rounded_score
+
+    folder, arguments, bits = job
+    torch.set_num_threads(1)
+    return rounded_id(arguments, bits), rounded_score(folder, arguments, bits)
+
+
+def columns(runs: list[list[dict[str, Any]]], results: dict[str, dict[str, Any]], task: str,
+            roundings: list[int | None] | None = None) -> pd.DataFrame:
     """Per row: the metric over its seeds (mean, std), from the simulator when the design has an
-    integer datapath (else Brevitas), whether simulator and Brevitas agreed on every seed, and
-    what learning nothing scores."""
+    integer datapath (else Brevitas) and with the row's TFHE rounding when it has one, whether
+    simulator and Brevitas agreed on every seed (unrounded), and what learning nothing scores."""
     rows = []
-    for row_runs in runs:
+    roundings = roundings or [None] * len(runs)
+    for row_runs, bits in zip(runs, roundings):
         got = [results[run_id(r)] for r in row_runs]
-        values = [g["value_simulator"] if g["value_simulator"] is not None else g["value_brevitas"] for g in got]
+        if bits is None:
+            values = [g["value_simulator"] if g["value_simulator"] is not None else g["value_brevitas"] for g in got]
+        else:
+            values = [results[rounded_id(r, bits)]["value"] for r in row_runs]
         agree = [g["agree"] for g in got]
         rows.append({"accuracy_task": task, "accuracy_metric": got[0]["metric"], "accuracy": float(np.mean(values)),
                      "accuracy_std": float(np.std(values)),
                      "accuracy_per_seed": ", ".join(f"{v:.4g}" for v in values), "accuracy_brevitas": float(np.mean([g["value_brevitas"]
                                                                                               for g in got])),
                      "accuracy_agree": None if None in agree else all(agree), "accuracy_seeds": len(got),
-                     "accuracy_baseline": float(np.mean([g["baseline"] for g in got]))})
+                     "accuracy_baseline": float(np.mean([g["baseline"] for g in got])),
+                     "accuracy_rounding_bits": bits})
     return pd.DataFrame(rows)
 
 
@@ -67,4 +93,12 @@ def jobs(cfg: SweepConfig, points: list[dict[str, Any]], out: Path) -> tuple[lis
     per_point = [runs_of(cfg, p) for p in points]
     distinct = {run_id(r): r for runs in per_point for r in runs}
     return per_point, [(folder, r) for r in distinct.values()]
+
+
+def rounded_jobs(cfg: SweepConfig, points: list[dict[str, Any]], out: Path) -> list[tuple]:
+    """The distinct (run, rounding) scorings the points with TFHE rounding need."""
+    folder = str(checkpoint_dir(cfg, out))
+    distinct = {rounded_id(r, bits): (folder, r, bits) for p in points if (bits := rounding_of(p)) is not None
+                for r in runs_of(cfg, p)}
+    return list(distinct.values())
 

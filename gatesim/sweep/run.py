@@ -115,10 +115,19 @@ def _with_accuracy(cfg: SweepConfig, table: pd.DataFrame, pts: list[dict], out: 
     progress(0, len(todo), "training")
     try:
         run_jobs(accuracy.train_job, todo, workers, scheduler, collect)
+        rounded = accuracy.rounded_jobs(cfg, pts, out)
+        done = len(results)
+
+        def collect_rounded(result: tuple[str, dict]) -> None:
+            results[result[0]] = result[1]
+            progress(len(results) - done, len(rounded), "scoring rounded tables")
+
+        run_jobs(accuracy.rounded_job, rounded, workers, scheduler, collect_rounded)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted while training: {len(results)} of {len(todo)} runs are saved in "
                           f"{accuracy.checkpoint_dir(cfg, out)}; run the same command again to resume") from None
-    return pd.concat([table, accuracy.columns(per_point, results, cfg.accuracy.task)], axis=1)
+    roundings = [accuracy.rounding_of(p) for p in pts]
+    return pd.concat([table, accuracy.columns(per_point, results, cfg.accuracy.task, roundings)], axis=1)
 
 
 def run_sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = None, workers: int | None = None,

@@ -30,8 +30,9 @@ HIDDEN = (4, 8, 16)
 BITS = (3,)  # the design notes' setting; 2-bit cells fold more tables than the model's rule finds
 INPUT_SIZE = 4
 PREDICTED_FROM = ("gatesim estimate --target tfhe --bounds observed: PBS per table and encrypted product, each "
-                  "table at the precision its input takes over the input set, seconds per PBS at that precision "
-                  "from the profile")
+                  "at the precision Concrete assigns it over the input set, each precision's crypto parameters "
+                  "from the profile's noise grid for its noisiest table, seconds per PBS from the profile's time "
+                  "fit on those parameters")
 
 
 def design(cell: str, bits: int, inhibit: str) -> tuple[CellConfig, str | None]:
@@ -71,15 +72,18 @@ def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = 
     decrypted = decrypted if isinstance(decrypted, tuple) else (decrypted,)
     matches = all(np.array_equal(np.asarray(d).reshape(-1), e[:, 0].reshape(-1)) for d, e in zip(decrypted, expected))
     predicted = predict(cell, hidden, bits, profile, rounding_bits, inputset, inhibit)
+    compiler_parameters = pbs_parameters(circuit)
     with_parameters = estimate_graph(sim.opgraph, "tfhe", profile=profile, constant_nodes=bounds.constant,
                                      observed_bits=bounds.bits, rounding=dict(bounds.rounding),
-                                     pbs_parameters=pbs_parameters(circuit))
+                                     pbs_parameters=compiler_parameters)
     return {"cell": cell, "hidden_size": hidden, "bits": bits, "inhibit": shaped, "rounding_bits": rounding_bits,
             "pbs_predicted": predicted.resources["pbs_per_step"],
             "pbs_compiler": int(circuit.statistics["programmable_bootstrap_count"]),
             "max_precision_bits": predicted.resources["max_precision_bits"],
             "predicted_s": predicted.latency_s, "predicted_from": PREDICTED_FROM, "measured_s": best,
             "predicted_with_compiler_parameters_s": with_parameters.latency_s,
+            "pbs_parameters_predicted": predicted.details["pbs_parameters"],
+            "pbs_parameters_compiler": sorted(compiler_parameters, key=lambda q: -q["count"]),
             "output_matches_simulator": bool(matches), "constant_tables": sorted(bounds.constant),
             "rounded_tables": dict(bounds.rounding),
             "rounding_output_error": rounding_error(exact, sim, INPUT_SIZE, config, inputset) if rounding_bits else None}
