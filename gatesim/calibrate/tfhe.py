@@ -88,9 +88,9 @@ def chosen_parameters(bits: int, log2_manp: int) -> dict | None:
     return {"precision": bits, "manp": 1 + 2 * c * c, **chosen}
 
 
-def noise_grid(progress: Callable[[], None] = lambda: None) -> list[dict]:
+def noise_grid(progress: Callable[[], None] = lambda: None, max_bits: int = NOISE_PRECISIONS[-1]) -> list[dict]:
     grid = []
-    for bits in NOISE_PRECISIONS:
+    for bits in NOISE_PRECISIONS[:max_bits]:
         grid += [q for k in NOISE_LOG2 if (q := chosen_parameters(bits, k))]
         progress()
     return grid
@@ -161,12 +161,12 @@ def measure(progress: Callable[[], None] = lambda: None, max_bits: int = PRECISI
         progress()
     linear = linear_op_seconds()
     progress()
-    grid = noise_grid(progress)
+    grid = noise_grid(progress, max_bits + 3)  # tables a few bits wider than the timed ones
     return {"schema_version": SCHEMA_VERSION, "target": "tfhe",
             "host": {"machine": platform.machine(), "python": platform.python_version(),
                      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
             "pbs_s": pbs, "linear_op_s": linear, "bootstrap_key_bytes": keys,
-            "pbs_time_fit": fit_time(points) if len(points) > 2 else None,
+            "pbs_time_fit": fit_time(points) if len(points) >= 2 else None,
             "compiler": {"concrete-python": version("concrete-python")}, "pbs_parameters_by_noise": grid}
 
 
@@ -178,6 +178,7 @@ def spot_check(profile: dict) -> dict:
     compilation) beside the profile's figure for it: does the profile describe this host now?"""
     from gatesim.costs.tfhe import TfheProfile
 
-    seconds, _, _ = pbs_seconds(SPOT_BITS)
-    recorded = TfheProfile.model_validate(profile).pbs_s.get(SPOT_BITS, float("nan"))
-    return {"what": f"seconds per {SPOT_BITS}-bit PBS", "measured": seconds, "predicted": recorded}
+    measured_bits = TfheProfile.model_validate(profile).pbs_s
+    bits = SPOT_BITS if SPOT_BITS in measured_bits else max(measured_bits)  # a --max-bits profile
+    seconds, _, _ = pbs_seconds(bits)
+    return {"what": f"seconds per {bits}-bit PBS", "measured": seconds, "predicted": measured_bits[bits]}
