@@ -172,7 +172,7 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
         for n, o in ops:
             sources = _sources(graph, n)
             if how[n] == "product" and not sources & constant:
-                precision = max(width[p] for p in graph.graph.predecessors(n))  # its operands' width
+                precision = max((width[p] for p in graph.graph.predecessors(n)), default=width[n])  # its operands' width
                 out.append({"fx_node": fx_node, "node": n, "kind": o.kind, "how": "product", "pbs": None,
                             "precision": precision, "per_element": None, "count": o.count, "noise_node": fx_node,
                             "shift": 0})
