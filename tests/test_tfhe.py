@@ -202,31 +202,63 @@ def test_noise_aware_parameters_and_their_absence():
         partition_parameters(loud, profile)
 
 
-def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_them():
+@pytest.mark.parametrize("cell,hidden,inhibit", [("add_gru", 4, "signed"), ("add_gru", 8, "signed"),
+                                                 ("add_lstm", 8, "signed"), ("lstm", 4, "signed")])
+def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_them(cell, hidden, inhibit):
     """Every table input wider than 4 bits keeps its 4 most significant bits (round_bit_pattern
     in the circuit, round_lsbs in the simulator): the decrypted step equals the simulator's,
-    bootstraps (rounding ones included) equal the compiler's, and the estimate predicts both."""
+    bootstraps (rounding ones included) equal the compiler's per fx node, and the estimate
+    predicts both. add_gru/add_lstm at H=8 are validation rows that once disagreed: a rounded
+    table that is constant over its rounded input (not folded) and a signed input mis-rounded
+    under overflow protection it did not need."""
+    from collections import Counter
+
     from gatesim.he.bounds import InputSet, bounds_of, rounded, rounding_error, simulator
     from gatesim.he.concrete_export import compile_step
     from gatesim.pipeline import estimate as estimate_cell
 
-    config, inputset = CellConfig(weight_bits=3, act_bits=3), InputSet(sequences=6, steps=8)
-    exact = simulator("add_gru", 4, 4, config, inputset.seed)
+    config, inputset = CellConfig(weight_bits=3, act_bits=3, inhibit=inhibit), InputSet()
+    exact = simulator(cell, 4, hidden, config, inputset.seed)
     sim, samples = rounded(exact, 4, config, inputset, 4)
     assert sim.options.rounding and all(lsbs > 0 for _, lsbs in sim.options.rounding)
     found = bounds_of(sim, samples)
     circuit = compile_step(sim, samples)
-    _, model = estimate_cell("add_gru", 4, 4, "tfhe", 1, config, bounds="observed", rounding_bits=4,
-                             inputset_sequences=6, inputset_steps=8)
+    _, model = estimate_cell(cell, 4, hidden, "tfhe", 1, config, bounds="observed", rounding_bits=4)
+    per_node = Counter()
+    for row in model.by_node:
+        if row["fx_node"]:
+            per_node[row["fx_node"]] += row["pbs"]
+    assert +per_node == +Counter(circuit.statistics["programmable_bootstrap_count_per_tag"])
     assert model.resources["pbs_per_step"] == circuit.statistics["programmable_bootstrap_count"]
     assert estimate(sim.opgraph, "tfhe", observed_bits=found.bits, constant_nodes=found.constant,
-                    rounding=dict(found.rounding)).resources["pbs_per_step"] == model.resources["pbs_per_step"]
-    sample = samples[-1]
-    expected, _ = sim.run(sample[0][:, None, :].astype(np.float64), tuple(s.astype(np.float64) for s in sample[1:]))
-    for got, want in zip(circuit.simulate(*sample), expected):  # Concrete's own FHE simulation
-        np.testing.assert_array_equal(np.asarray(got).reshape(-1), want[:, 0].reshape(-1))
+                    rounding=dict(found.rounding), rounding_overflows=found.rounding_overflows
+                    ).resources["pbs_per_step"] == model.resources["pbs_per_step"]
+    for sample in samples[::7]:
+        expected, _ = sim.run(sample[0][:, None, :].astype(np.float64), tuple(s.astype(np.float64) for s in sample[1:]))
+        for got, want in zip(circuit.simulate(*sample), expected):  # Concrete's own FHE simulation
+            np.testing.assert_array_equal(np.asarray(got).reshape(-1), want[:, 0].reshape(-1))
     error = rounding_error(exact, sim, 4, config, inputset)
-    assert error["elements_compared"] == 6 * 8 * 4 and error["max_lsb"] >= 0
+    assert error["elements_compared"] == 16 * 20 * hidden * (2 if "lstm" in cell else 1)
+
+
+@pytest.mark.parametrize("lo,hi,lsbs", [(-70, 41, 4), (-24, 1, 4), (-50, 63, 2), (0, 62, 2), (0, 125, 3),
+                                        (0, 99, 3), (-128, 100, 4), (0, 26, 4)])
+def test_rounding_is_exported_exactly_as_the_simulator_rounds(lo, hi, lsbs):
+    """A lookup after round_bit_pattern, compiled for inputs over [lo, hi], gives the table of
+    round_lsbs on every input, with lsbs + 1 bootstraps per element, overflow protection on
+    exactly where the range rounds past its type's top (rounding_overflows; with it on and
+    nothing to protect concrete-python 2.11 mis-rounds [-70, 41] and [-24, 1])."""
+    from gatesim.he.concrete_export import _as_ints, rounds_past_top
+    from gatesim.simulate.rules import round_lsbs
+
+    table = _as_ints(lambda v: np.clip(np.asarray(v) // 8, -4, 3))
+    over = rounds_past_top(lo, hi, lsbs)
+    xs = np.arange(lo, hi + 1)
+    circuit = fhe.Compiler(lambda x: fhe.univariate(table)(fhe.round_bit_pattern(x, lsbs, overflow_protection=over)),
+                           {"x": "encrypted"}).compile([np.array([v]) for v in xs], fhe_simulation=True)
+    got = np.array([circuit.simulate(np.array([v]))[0] for v in xs])
+    np.testing.assert_array_equal(got, table(round_lsbs(xs, lsbs)))
+    assert circuit.statistics["programmable_bootstrap_count"] == lsbs + 1
 
 
 def test_rounding_needs_observed_bounds_and_a_table_to_round():
@@ -234,7 +266,11 @@ def test_rounding_needs_observed_bounds_and_a_table_to_round():
 
     config = CellConfig(weight_bits=3, act_bits=3)
     with pytest.raises(GatesimError, match="rounding_bits .* needs bounds: observed"):
-        estimate_cell("gru", 4, 4, "tfhe", 1, config, rounding_bits=3)
+        estimate_cell("gru", 4, 4, "tfhe", 1, config, bounds="proven", rounding_bits=3)
+    graph = estimate_cell("gru", 4, 4, "tfhe", 1, config)[0]
+    with pytest.raises(GatesimError, match="rounding_bits needs the cell .* an op graph alone"):
+        estimate(graph, "tfhe", rounding_bits=3)
+    assert estimate(graph, "tfhe").details["bounds"].startswith("proven (an op graph alone")
     with pytest.raises(GatesimError, match=r"rounding_bits=12: no table input is wider than that \(the widest, "
                                            r"node '\w+', takes \d+ bits"):
         estimate_cell("gru", 4, 4, "tfhe", 1, config, bounds="observed", rounding_bits=12)

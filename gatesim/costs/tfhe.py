@@ -79,9 +79,9 @@ class TfheParams(Strict):
     steps: int = Field(1, ge=1)
     # observed: each table sized by the range its input takes over an input set run through
     # the integer simulator, as a compiler sizes it (needs the cell: estimate_cell, the CLI,
-    # sweeps); proven: by the worst case (an upper bound). proven stays the default until
-    # observed bounds fit the sweep's speed budget and a test run's memory (issue 13).
-    bounds: Literal["observed", "proven"] = "proven"
+    # sweeps; a bare op graph has no cell to run and is costed by proven bounds, as its
+    # details say); proven: by the worst case (an upper bound).
+    bounds: Literal["observed", "proven"] = "observed"
     inputset_sequences: int = Field(16, ge=1, le=4096)
     inputset_steps: int = Field(20, ge=1, le=10_000)
     inputset_seed: int = Field(0, ge=0)  # the cell's random weights and the input sequences
@@ -90,6 +90,7 @@ class TfheParams(Strict):
     # (concrete-python's round_bit_pattern; Concrete ML's rounding threshold bits); needs observed bounds
     rounding_bits: int | None = Field(None, ge=1, le=16)
     rounding: dict[str, int] = {}  # table node -> lsbs rounded away (derived from rounding_bits)
+    rounding_overflows: frozenset[str] = frozenset()  # rounded tables whose input rounds past its type's top
     constant_nodes: frozenset[str] = frozenset()  # tables known to give one value (see below)
     observed_bits: dict[str, int] = {}  # fx node -> bits its value takes over the compile inputs
     table_noise: dict[str, float] = {}  # node looking values up -> noise figure of its input (he.noise)
@@ -110,7 +111,7 @@ def pbs_time_terms(q: dict) -> dict[str, float]:
 def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
               observed: dict[str, int] | None = None, rounding: dict[str, int] | None = None,
               product_extra_bits: int = 1, narrow_up_to: int = 8,
-              input_bits: dict[str, int] | None = None) -> list[dict]:
+              input_bits: dict[str, int] | None = None, overflows: frozenset[str] = frozenset()) -> list[dict]:
     """One entry per node that bootstraps: its fx node, PBS count, precision and kind.
 
     `constant` names nodes whose table gives a single value over the inputs the circuit is
@@ -120,8 +121,9 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
     table by the range its input takes, not by the worst case); without it, proven widths.
     Work that reaches the outputs only through constant tables is dead ("dead code" rule:
     Concrete drops it, found where a cell's state never leaves one value). A table whose input
-    loses l bits to rounding first looks up at l bits less (plus the bit that keeps the rounding
-    from overflowing), after l one-bit bootstraps that do the rounding ("rounding" rule,
+    loses l bits to rounding first looks up at l bits less (plus one where its input rounds past
+    the top of its type: `overflows`, round_bit_pattern's overflow protection), after l one-bit
+    bootstraps that do the rounding ("rounding" rule,
     measured: an int7 input rounded by 2 and 4 bits took 2 and 4 extra PBS per element).
     A table whose input is encoded wider than the bits the input itself takes (`input_bits`,
     per table node, over the input set; else the bits of the node feeding it) (its group is
@@ -161,7 +163,7 @@ def pbs_nodes(graph: OpGraph, constant: frozenset[str] = frozenset(),
             precision, shift = encoded, 0
             lsbs = rounding.get(start, 0)  # the composed lookup's input is the first table's
             if lsbs:
-                precision = max(own - lsbs, 1) + 1
+                precision = max(own - lsbs, 1) + (start in overflows)
                 out.append({"fx_node": fx_node, "node": tables[-1][0], "kind": last.kind, "how": "rounding",
                             "pbs": last.count * lsbs, "precision": 1, "per_element": lsbs, "noise_node": start,
                             "shift": 0})
@@ -260,11 +262,14 @@ def _sources(graph: OpGraph, node: int) -> set[str]:
 class TfheModel:
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(TfheParams, "tfhe", params)
+        if p.rounding_bits is not None and not p.observed_bits:
+            raise GatesimError("tfhe: rounding_bits needs the cell to find each table's input width over the input "
+                               "set; an op graph alone has none (estimate the cell: gatesim estimate CELL ...)")
         costs = load(TfheCosts, "tfhe")
         profile = load_file(TfheProfile, p.profile) if p.profile else None
         limit = int(costs.pbs.max_precision_bits.value)
         entries = pbs_nodes(graph, p.constant_nodes, p.observed_bits, p.rounding, int(costs.pbs.mul_extra_bits.value),
-                            int(costs.pbs.narrow_tables_up_to_bits.value), p.table_input_bits)
+                            int(costs.pbs.narrow_tables_up_to_bits.value), p.table_input_bits, p.rounding_overflows)
         for entry in entries:
             if entry["how"] == "product":
                 entry["pbs"] = int(costs.pbs.mul_pbs.value) * entry.pop("count")
@@ -309,7 +314,8 @@ class TfheModel:
         for entry in entries:
             counts[entry["precision"]] += entry["pbs"]
         details = {"steps": p.steps, "profile": str(p.profile) if p.profile else None,
-                   "bounds": "observed" if p.observed_bits else "proven",
+                   "bounds": "observed" if p.observed_bits else "proven" if p.bounds == "proven" else
+                   "proven (an op graph alone: no cell to run an input set through; estimate the cell for observed)",
                    "pbs_parameters": [{"precision": bits, "count": counts[bits], **q} for bits, q in sorted(chosen.items())],
                    "seconds_per_pbs_from": ("the parameters Concrete picks for each precision and input noise (profile's "
                                             "noise grid), priced by the profile's time fit" if chosen else
@@ -377,6 +383,7 @@ def observed_params(cell: Any, input_size: int, hidden_size: int, config: Any, p
     found = observed(cell, input_size, hidden_size, config, InputSet(
         p.inputset_sequences, p.inputset_steps, p.inputset_seed, p.inputset_distribution), p.rounding_bits)
     return {"observed_bits": found.bits, "constant_nodes": found.constant, "rounding": dict(found.rounding),
+            "rounding_overflows": found.rounding_overflows,
             "table_noise": found.noise, "table_input_bits": found.table_inputs,
             "rounding_output_error": found.rounding_error}
 
@@ -398,18 +405,19 @@ TARGET = register(Target(
     name="tfhe", model=TfheModel(), params=TfheParams,
     summary="Concrete-like: programmable bootstraps per step at their precision, linear ops nearly free",
     options=(PROFILE_OPTION,
-             Option("bounds", "--bounds", "proven (default: each table sized by the worst case of its input, an "
-                                          "upper bound) or observed (by the range its input takes over an input set "
-                                          "run through the integer simulator, as a compiler sizes it; what validate "
-                                          "tfhe checks)"),
+             Option("bounds", "--bounds", "observed (default: each table sized by the range its input takes over "
+                                          "an input set run through the integer simulator, as a compiler sizes it; "
+                                          "what validate tfhe checks) or proven (by the worst case of its input, an "
+                                          "upper bound)"),
              Option("inputset_sequences", "--inputset-sequences", "random sequences in that input set (16)", int),
              Option("inputset_steps", "--inputset-steps", "steps per sequence (20)", int),
              Option("inputset_seed", "--inputset-seed", "seed of the cell's weights and the sequences (0)", int),
              Option("inputset_distribution", "--inputset-distribution", "uniform (default) or normal inputs"),
              Option("rounding_bits", "--rounding-bits", "round every table input wider than this to its most "
-                                                        "significant bits first (needs --bounds observed)", int)),
+                                                        "significant bits first (observed bounds only)", int)),
     second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
-    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding", "table_noise",
+    validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding", "rounding_overflows",
+                               "table_noise",
                                "table_input_bits", "rounding_output_error"}),
     check_sweep=check_sweep, derived_params=observed_params,
     calibrate="gatesim.calibrate.tfhe", validate="gatesim.validate.tfhe",

@@ -17,7 +17,8 @@ import numpy as np
 from gatesim.cells import CellConfig, build_cell
 from gatesim.fixedpoint.qtype import bits_for
 from gatesim.errors import GatesimError
-from gatesim.he.concrete_export import clear_ranges, constant_tables, rounding_plan, table_input_bits
+from gatesim.he.concrete_export import (clear_ranges, constant_tables, rounding_overflows, rounding_plan,
+                                        table_input_bits)
 from gatesim.he.noise import table_noise
 
 Distribution = Literal["uniform", "normal"]
@@ -106,6 +107,7 @@ class Bounds:
     clear_bits: dict[str, int] = field(default_factory=dict)  # linear node -> bits of its clear weights and bias
     table_inputs: dict[str, int] = field(default_factory=dict)  # table node -> bits its input takes
     rounding_error: dict[str, int] | None = None  # what the rounding changes in the outputs (rounding_error)
+    rounding_overflows: frozenset[str] = frozenset()  # rounded tables whose input rounds past its type's top
 
     @property
     def bits(self) -> dict[str, int]:
@@ -120,7 +122,8 @@ class Bounds:
 def bounds_of(sim, samples: list[tuple[np.ndarray, ...]]) -> Bounds:
     ranges = clear_ranges(sim, samples)
     return Bounds({k: (int(lo), int(hi)) for k, (lo, hi) in ranges.items()}, constant_tables(sim, ranges),
-                  sim.options.rounding, table_noise(sim), clear_bits(sim), table_input_bits(sim, ranges))
+                  sim.options.rounding, table_noise(sim), clear_bits(sim), table_input_bits(sim, ranges),
+                  rounding_overflows=rounding_overflows(sim, ranges))
 
 
 def clear_bits(sim) -> dict[str, int]:

@@ -29,6 +29,15 @@ def _affine(x: Any, weights: np.ndarray, bias: np.ndarray) -> Any:
     return x @ weights + bias
 
 
+def _clear_affine(x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """x @ weights + bias on clear integers, through BLAS in float64 where every partial sum
+    stays below 2^53 (so exactly), else in int64."""
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(weights).sum(axis=0).max(initial=0))
+    if bound + float(np.abs(bias).max(initial=0)) < 2.0 ** 53:
+        return np.rint(x.astype(np.float64) @ weights.astype(np.float64)).astype(np.int64) + bias
+    return x @ weights + bias
+
+
 def _same_grid(sim: Simulator, node: fx.Node) -> bool:
     """Two linear outputs added without moving either onto a finer grid."""
     scales = {sim.metas[a.name].scale for a in node.all_input_nodes}
@@ -39,12 +48,14 @@ def _as_ints(fn: Callable) -> Callable:
     return lambda values: np.asarray(fn(values)).astype(np.int64)
 
 
-def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = None) -> Callable[..., Any]:
+def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = None,
+                  overflows: frozenset[str] = frozenset()) -> Callable[..., Any]:
     """f(**{placeholder: encrypted integers}) -> tuple of the step's outputs.
 
     With `clear_ranges` the function runs on clear integers instead of Concrete tracers,
     applying each table directly and recording the range of every table's input there
-    (concrete-python is not needed for that).
+    (concrete-python is not needed for that). `overflows` names the rounded tables whose
+    input can round past the top of its type (`rounding_overflows`).
     """
     if clear_ranges is None:
         from concrete import fhe
@@ -52,10 +63,13 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
     names = list(sim.placeholders)
     calls = [n for n in sim.gm.graph.nodes if n.op not in ("placeholder", "output")]
 
-    def lookup(table: Callable, value: Any, lsbs: int) -> Any:
+    def lookup(name: str, table: Callable, value: Any, lsbs: int) -> Any:
         """The table on the value, its lowest `lsbs` bits rounded away first."""
         if clear_ranges is None:
-            value = fhe.round_bit_pattern(value, lsbs) if lsbs else value
+            # overflow protection only where the input set rounds past the top: concrete-python
+            # 2.11 mis-rounds some signed inputs with it on and none to protect (measured:
+            # [-70, 41] rounded by 4 bits; tests/test_tfhe.py)
+            value = fhe.round_bit_pattern(value, lsbs, overflow_protection=name in overflows) if lsbs else value
             return fhe.univariate(_as_ints(table))(value)
         return _as_ints(table)(round_lsbs(np.asarray(value), lsbs))
 
@@ -71,7 +85,7 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
         """Linear layers stay unevaluated so that a chunk of one slices the clear weights."""
         if "affine" in compiled.info:
             weights_t, bias = compiled.info["affine"]
-            return LazyLinear([(evaluated(args[0]), weights_t, bias)], _affine)
+            return LazyLinear([(evaluated(args[0]), weights_t, bias)], _affine if clear_ranges is None else _clear_affine)
         if node.target in ("chunk", torch.chunk) and isinstance(args[0], LazyLinear):
             return args[0].chunk(args[1])
         if node.target is operator.getitem and isinstance(args[0], tuple):
@@ -88,7 +102,7 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
         table = compiled.info.get("univariate")
         if table is None:
             return compiled.kernel(*args, **kwargs)
-        value = args[0] if table is unchanged else lookup(table, args[0], compiled.info.get("round_lsbs", 0))
+        value = args[0] if table is unchanged else lookup(node.name, table, args[0], compiled.info.get("round_lsbs", 0))
         return (value, None, None, None) if compiled.info.get("tuple_output") else value
 
     def step(**inputs: Any) -> tuple:
@@ -125,16 +139,18 @@ def clear_ranges(sim: Simulator, samples: list[tuple[np.ndarray, ...]]) -> dict[
     """[min, max] of every node over `samples`, the step run on clear integers: the bounds
     Concrete measures on the same inputs to size its values."""
     ranges: dict[str, list[int]] = {}
-    fn = step_function(sim, ranges)
-    for sample in samples:
-        fn(**dict(zip(sim.placeholders, sample)))
+    if samples:  # one step over all samples stacked as rows: the same ranges, one pass
+        stacked = tuple(np.concatenate(parts) for parts in zip(*samples))
+        step_function(sim, ranges)(**dict(zip(sim.placeholders, stacked)))
     return ranges
 
 
 def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[str]:
     """Tables giving one value on every integer of their input's type (the bits its range
     over the compile inputs needs): Concrete folds them into clear constants ("constant
-    table" rule)."""
+    table" rule). A table whose input is rounded first counts the rounded values of that type,
+    one bit wider where the rounding overflows it (measured: add_gru, 3 bits, rounding to 4
+    bits: `hn_quant` folds at H=4, and at H=8, where its input overflows, keeps both bootstraps)."""
     constant = set()
     for node in sim.gm.graph.nodes:
         table = sim.compiled[node.name].info.get("univariate") if node.name in sim.compiled else None
@@ -143,11 +159,12 @@ def constant_tables(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[s
         if node.all_input_nodes[0].name not in ranges:
             continue
         lo, hi = ranges[node.all_input_nodes[0].name]
-        bits = bits_for(lo, hi)  # Concrete tabulates the whole integer type of the input
+        lsbs = sim.compiled[node.name].info.get("round_lsbs", 0)
+        # Concrete tabulates the whole integer type of the input
+        bits = bits_for(lo, hi) + (lsbs > 0 and rounds_past_top(lo, hi, lsbs))
         if bits > MAX_TABLE_BITS:
             continue  # no backend tabulates it (the cost model refuses such a table by name)
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if lo < 0 else (0, 2**bits - 1)
-        lsbs = sim.compiled[node.name].info.get("round_lsbs", 0)
         out = _as_ints(table)(round_lsbs(np.arange(lo, hi + 1), lsbs))
         if out.size and np.all(out == out.flat[0]):
             constant.add(node.name)
@@ -166,6 +183,24 @@ def table_input_bits(sim: Simulator, ranges: dict[str, list[int]]) -> dict[str, 
     return widths
 
 
+def rounds_past_top(lo: int, hi: int, lsbs: int) -> bool:
+    """Whether [lo, hi] rounded by `lsbs` bits passes the top of the type the range takes
+    (e.g. [0, 62] is 6 bits; rounded by 2 bits, 62 becomes 64)."""
+    return bits_for(lo, int(round_lsbs(np.array(hi), lsbs))) > bits_for(lo, hi)
+
+
+def rounding_overflows(sim: Simulator, ranges: dict[str, list[int]]) -> frozenset[str]:
+    """Rounded tables whose input rounds past the top of its type over `ranges`: Concrete then
+    widens the input by one bit (round_bit_pattern's overflow protection), the lookup too."""
+    out = set()
+    for node in sim.gm.graph.nodes:
+        lsbs = sim.compiled[node.name].info.get("round_lsbs", 0) if node.name in sim.compiled else 0
+        source = node.all_input_nodes[0].name if lsbs and node.all_input_nodes else None
+        if source in ranges and rounds_past_top(*ranges[source], lsbs):
+            out.add(node.name)
+    return frozenset(out)
+
+
 def rounding_plan(sim: Simulator, ranges: dict[str, list[int]], bits: int) -> tuple[tuple[str, int], ...]:
     """(table node, lsbs to remove) so that each table's input keeps its `bits` most
     significant bits of the range it takes (Concrete ML's rounding threshold bits); tables on
@@ -177,7 +212,8 @@ def compile_step(sim: Simulator, inputset: list[tuple[np.ndarray, ...]]):
     """The step compiled by concrete-python, every input encrypted."""
     from concrete import fhe
 
-    compiler = fhe.Compiler(step_function(sim), dict.fromkeys(sim.placeholders, "encrypted"))
+    overflows = rounding_overflows(sim, clear_ranges(sim, inputset)) if sim.options.rounding else frozenset()
+    compiler = fhe.Compiler(step_function(sim, overflows=overflows), dict.fromkeys(sim.placeholders, "encrypted"))
     try:
         return compiler.compile(inputset)
     except Exception as exc:  # concrete reports precision and support limits this way

@@ -75,6 +75,7 @@ def one(cell: str, hidden: int, bits: int, profile, rounding_bits: int | None = 
     compiler_parameters = pbs_parameters(circuit)
     with_parameters = estimate_graph(sim.opgraph, "tfhe", profile=profile, constant_nodes=bounds.constant,
                                      observed_bits=bounds.bits, rounding=dict(bounds.rounding),
+                                     rounding_overflows=bounds.rounding_overflows,
                                      pbs_parameters=compiler_parameters)
     return {"cell": cell, "hidden_size": hidden, "bits": bits, "inhibit": shaped, "rounding_bits": rounding_bits,
             "pbs_predicted": predicted.resources["pbs_per_step"],
