@@ -21,6 +21,16 @@ from pydantic import ValidationError
 from gatesim.cells import CELL_HELP
 from gatesim.costs.targets import TARGETS
 
+_option_type = typer.core.TyperOption.display_type_rich
+
+
+def _flag_type(self, ctx):
+    """A flag takes no value: show no type beside it (typer labels every option, `--json <bool>`)."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_type
+
 app = typer.Typer(
     help="What a gated recurrent cell really costs, and what add-gating (ReLU + subtraction "
          "instead of sigmoid x state) saves.",

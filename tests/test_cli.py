@@ -55,7 +55,7 @@ def test_count_table_is_readable():
     (["count", "module:tests.user_cells:uses_exp", "-i", "3", "-H", "4"], "no counting rule"),
     (["count", "module:tests.user_cells:data_dependent", "-i", "3", "-H", "4"], "cannot trace"),
     (["count", "module:tests.user_cells:needs_even_hidden", "-i", "3", "-H", "4"],
-     "building the cell at input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
+     "building it with input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
     (["count", "module:nosuchpkg.mod:f", "-i", "3", "-H", "4"], "cannot load 'f' from 'nosuchpkg.mod'"),
     (["count", "module:justone", "-i", "3", "-H", "4"], "expected module:pkg.mod:factory"),
 ])
@@ -95,3 +95,15 @@ def test_several_cells_side_by_side():
     assert both[0]["per_step"]["mac"] == both[1]["per_step"]["mac"]
     table = run("count", "gru", "add_gru", "-i", "3", "-H", "4").stdout
     assert "gru" in table and "add_gru" in table and "multiplicative depth/step" in table
+
+
+def test_help_shows_flags_as_flags():
+    """Every command's --help: a flag has no value type beside it (no `--json <bool>`),
+    options that take a value keep theirs."""
+    from typer.main import get_command
+
+    for name in get_command(app).commands:
+        r = run(name, "--help")
+        assert r.exit_code == 0, (name, r.output)
+        assert "<bool>" not in r.output, name
+    assert "<int>" in run("count", "--help").output

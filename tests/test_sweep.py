@@ -197,6 +197,19 @@ def test_rows_match_the_cost_models_called_directly(small_run):
         assert row["energy_pj"].iloc[0] == pytest.approx(direct["energy_pj"], rel=1e-12)
 
 
+def test_a_sweep_with_no_feasible_point_writes_its_table_and_a_report_saying_why(tmp_path):
+    """Every point refused (8-bit tables are too wide for TFHE): exit 0, the table, and a report
+    whose summary gives each refusal's reason (this once crashed in the ratio figures)."""
+    path = write_config(tmp_path, config(axes__act_bits=[8], axes__weight_bits=[8], axes__hidden_size=[4],
+                                         targets={"tfhe": {"bounds": ["proven"]}}))
+    r = run_cli("sweep", str(path), "--out", str(tmp_path / "out"), "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    summary = (tmp_path / "out" / "small.md").read_text()
+    assert "0 feasible" in summary and "## Points a target cannot take" in summary
+    assert "the TFHE backend takes at most 16 bits" in summary
+    assert len(read_results(tmp_path / "out" / "small.parquet")) == 4
+
+
 def test_a_point_a_target_cannot_take_is_a_row_with_its_reason(tmp_path):
     data = config(axes__act_bits=[8], axes__weight_bits=[8], targets={"tfhe": {}})
     table = sweep(parse(data), tmp_path, workers=1, report=False).table

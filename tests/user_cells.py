@@ -74,14 +74,14 @@ class FixedElman(nn.Module):
     """h' = q(tanh(q4(W x + U h + b))): integer weights, bias on the accumulator grid, and a float
     torch.tanh that the simulator folds into the output quantizer's table."""
 
-    def __init__(self, input_size, hidden_size):
+    def __init__(self, input_size, hidden_size, weight_quant=Int8WeightPerTensorFixedPoint):
         super().__init__()
         self.input_size, self.hidden_size = input_size, hidden_size
         self.wx = qnn.QuantLinear(input_size, hidden_size, bias=True, input_quant=Act6,
-                                  weight_quant=Int8WeightPerTensorFixedPoint, bias_quant=Int32Bias,
+                                  weight_quant=weight_quant, bias_quant=Int32Bias,
                                   return_quant_tensor=False)
         self.uh = qnn.QuantLinear(hidden_size, hidden_size, bias=False, input_quant=Act6,
-                                  weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
+                                  weight_quant=weight_quant, return_quant_tensor=False)
         self.pre = qnn.QuantIdentity(act_quant=Act8Range4, return_quant_tensor=False)
         self.out = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=False)
 
@@ -94,3 +94,24 @@ class FixedElman(nn.Module):
 
 def fixed_elman(input_size, hidden_size):
     return FixedElman(input_size, hidden_size)
+
+
+class UpstreamElman(nn.Module):
+    """FixedElman written the other common way: x and h quantized by QuantIdentity layers that
+    hand QuantTensors on, and QuantLinears with no input quantizer of their own. No
+    example_inputs: zero inputs and states come from forward's signature."""
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.xq = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=True)
+        self.hq = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=True)
+        self.wx = qnn.QuantLinear(input_size, hidden_size, bias=True, weight_quant=Int8WeightPerTensorFixedPoint,
+                                  bias_quant=Int32Bias, return_quant_tensor=False)
+        self.uh = qnn.QuantLinear(hidden_size, hidden_size, bias=False, weight_quant=Int8WeightPerTensorFixedPoint,
+                                  return_quant_tensor=False)
+        self.pre = qnn.QuantIdentity(act_quant=Act8Range4, return_quant_tensor=False)
+        self.out = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=False)
+
+    def forward(self, x, h):
+        return self.out(torch.tanh(self.pre(self.wx(self.xq(x)) + self.uh(self.hq(h)))))

@@ -140,4 +140,14 @@ def build_cell(cell, input_size: int, hidden_size: int, config: CellConfig | Non
     kwargs = {"input_size": input_size, "hidden_size": hidden_size}
     if "config" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
         kwargs["config"] = config
-    return factory(**kwargs)
+    try:
+        module = factory(**kwargs)
+    except GatesimError:
+        raise
+    except Exception as exc:  # a user's factory: say which call failed, not a traceback
+        raise GatesimError(f"{cell}: building it with input_size={input_size}, hidden_size={hidden_size} failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
+    for name, size in (("input_size", input_size), ("hidden_size", hidden_size)):
+        if not hasattr(module, name):  # torch's convention, so zero inputs and states can be built
+            setattr(module, name, size)
+    return module

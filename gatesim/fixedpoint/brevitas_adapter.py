@@ -1,6 +1,8 @@
 """The one place that reads Brevitas internals: quantizer proxies -> QType."""
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
@@ -86,18 +88,48 @@ def fixed_type(proxy) -> FixedType | None:
 
 
 @torch.no_grad()
-def linear_constants(layer: nn.Module, input_scale: float) -> LinearConstants:
-    """A QuantLinear's integer weights and bias exactly as Brevitas' forward computes them."""
-    quant_input = layer.input_quant(torch.zeros(1, layer.in_features))
+def linear_constants(layer: nn.Module, input_scale: float, upstream: FixedType | None = None) -> LinearConstants:
+    """A QuantLinear's integer weights and bias exactly as Brevitas' forward computes them;
+    `upstream`: the register its input arrives in when the layer has no input quantizer."""
+    if upstream is not None:
+        from brevitas.quant_tensor import IntQuantTensor
+
+        quant_input = IntQuantTensor(torch.zeros(1, layer.in_features), torch.tensor(upstream.scale),
+                                     torch.tensor(0.0), torch.tensor(float(upstream.width)), upstream.signed, False)
+    else:
+        quant_input = layer.input_quant(torch.zeros(1, layer.in_features))
     quant_weight = layer.quant_weight(quant_input)
-    weight_scale = _exact_scalar(quant_weight.scale, "weight")
-    weights = _ints(quant_weight.value, weight_scale)
+    weights, weight_scale = on_one_grid(quant_weight.value, quant_weight.scale, "weight")
     bias = bias_scale = None
     if layer.bias is not None:
         quant_bias = layer.bias_quant(layer.bias, quant_input, quant_weight)
-        bias_scale = _exact_scalar(getattr(quant_bias, "scale", None), "bias")
-        bias = _ints(getattr(quant_bias, "value", quant_bias), bias_scale)
+        bias, bias_scale = on_one_grid(getattr(quant_bias, "value", quant_bias), getattr(quant_bias, "scale", None),
+                                       "bias")
     return LinearConstants(weights, weight_scale, bias, bias_scale)
+
+
+def on_one_grid(value: torch.Tensor, scale, what: str) -> tuple[np.ndarray, float]:
+    """A quantized tensor as whole numbers on one grid, and that grid. Per-channel scales are
+    put on the coarsest grid that divides every channel's scale (scales are floats, so dyadic
+    rationals, and one exists): each channel's integers times its scale's multiple, exactly,
+    so accumulators and requantization stay exact per channel. Refused when that needs more
+    than 53 bits."""
+    if scale is None:
+        raise GatesimError(f"{what} is not quantized: the integer simulator needs a {what} quantizer")
+    scale = torch.as_tensor(scale).detach().double()
+    ints = torch.round(value.detach().double() / scale)
+    distinct = {Fraction(float(s)) for s in scale.flatten().tolist()}
+    if len(distinct) == 1:
+        return ints.numpy(), float(next(iter(distinct)))
+    common = math.lcm(*(f.denominator for f in distinct))
+    grid = Fraction(math.gcd(*(int(f * common) for f in distinct)), common)
+    multiples = torch.as_tensor(np.vectorize(lambda s: float(Fraction(s) / grid))(scale.numpy()))
+    out = (ints * multiples).numpy()
+    if float(np.abs(out).max(initial=0)) >= 2.0 ** 53:
+        raise GatesimError(f"{what} has per-channel scales {float(min(distinct)):g}..{float(max(distinct)):g}: on one "
+                           f"grid ({float(grid):g}) its integers need more than 53 bits; the integer simulator "
+                           "cannot hold them exactly")
+    return out, float(grid)
 
 
 @torch.no_grad()

@@ -71,9 +71,10 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
     sizes, bits, target and parameters): latency_ratio and energy_ratio = add / mul."""
     ok = table[table["feasible"].astype(bool)]
     match = ["pair", "target"] + [c for c in DESIGN if c not in ("cell", *VARIANT)] + params_of(table)
-    keys = ok[match].astype("string").fillna("-")
-    add = ok[ok["gating"] == "add"].assign(_k=keys.agg("|".join, axis=1))
-    mul = ok[ok["gating"] == "mul"].assign(_k=keys.agg("|".join, axis=1))
+    # (an empty frame's row-wise join is a frame, not a column: no feasible point at all)
+    keys = ok[match].astype("string").fillna("-").agg("|".join, axis=1) if len(ok) else pd.Series(dtype=str)
+    add = ok[ok["gating"] == "add"].assign(_k=keys)
+    mul = ok[ok["gating"] == "mul"].assign(_k=keys)
     figures = ["latency_s", "energy_pj"]
     both = add.merge(mul[["_k", *figures]], on="_k", suffixes=("", "_mul"))
     if both.empty:

@@ -104,13 +104,12 @@ def _check_shapes(x: np.ndarray, states: tuple[np.ndarray, ...]) -> None:
 
 
 def _default_states(module: nn.Module, batch: int) -> tuple:
-    """The module's own initial state, or the state part of its example inputs."""
-    if hasattr(module, "initial_state"):
-        return tuple(module.initial_state(batch))
-    if hasattr(module, "example_inputs"):
-        return tuple(module.example_inputs(batch))[1:]
-    raise GatesimError(f"{type(module).__name__}: pass the initial state(s), or give the module an "
-                       "initial_state(batch) method")
+    """Zero states as torch's RNNs start (gatesim.trace.default_inputs), for the module as
+    traced (Brevitas' QuantLSTM / QuantRNN through their adapters)."""
+    from gatesim.trace import default_states
+    from gatesim.trace.adapters import adapt
+
+    return tuple(np.asarray(s) for s in default_states(adapt(module), batch))
 
 
 def _positional_inputs(module: nn.Module) -> int | None:

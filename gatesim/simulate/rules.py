@@ -154,20 +154,35 @@ def operand(x: Any) -> tuple[Meta, Any]:
                        "(a float tensor attribute of the module? quantize it first)")
 
 
-def grid_factor(ctx: SimCtx, coarse: float, fine: float) -> int:
-    """Integer k with coarse == k * fine: aligning grids must stay exact."""
+# Two grids a float32 rounding apart (Brevitas multiplies scales in float32, the simulator in
+# float64) are one grid; float32 has 24 bits, so any real difference is far larger than this.
+SAME_GRID_TOLERANCE = 2.0 ** -20
+
+
+def whole_ratio(coarse: float, fine: float) -> int | None:
+    """k with coarse == k * fine, up to float32 rounding of either scale (None: no such k)."""
     ratio = Fraction(coarse) / Fraction(fine)
-    if ratio.denominator != 1:
-        raise ctx.error(f"combines grids {coarse:g} and {fine:g} whose ratio {float(ratio):g} is not "
+    if ratio.denominator == 1:
+        return ratio.numerator
+    k = round(ratio)
+    return k if k >= 1 and abs(ratio - k) <= SAME_GRID_TOLERANCE * ratio else None
+
+
+def grid_factor(ctx: SimCtx, coarse: float, fine: float) -> int:
+    """Integer k with coarse == k * fine: aligning grids must stay exact (grids off only by a
+    float rounding are one grid; on such grids no float run is exact and `bit_exact` says so)."""
+    k = whole_ratio(coarse, fine)
+    if k is None:
+        raise ctx.error(f"combines grids {coarse:g} and {fine:g} whose ratio {coarse / fine:g} is not "
                         "a whole number; the integer simulator needs one grid to divide the other")
-    return ratio.numerator
+    return k
 
 
 def aligned_bits(m: Meta, fine: float) -> int:
     """Width of an operand once moved onto the grid `fine` (unknown range: assume 53)."""
     if m.qtype is None or m.qtype.is_float:
         return 53
-    k = int(Fraction(m.scale) / Fraction(fine))
+    k = whole_ratio(m.scale, fine) or int(Fraction(m.scale) / Fraction(fine))
     return bits_for(m.qtype.lo * k, m.qtype.hi * k)
 
 
@@ -192,10 +207,18 @@ def quant_linear(ctx: SimCtx) -> Compiled:
     m = ctx.module
     if not isinstance(m, nn.Linear) and type(m).__name__ != "QuantLinear":
         raise ctx.error(f"{type(m).__name__}: only linear layers have a simulation rule")
-    if not (proxy_enabled(getattr(m, "input_quant", None)) and proxy_enabled(getattr(m, "weight_quant", None))):
-        raise ctx.error(f"{type(m).__name__} needs input and weight quantizers for the integer simulator")
-    pre, x = requant_step(ctx, ctx.arg(0), fixed_type(m.input_quant))
-    consts = linear_constants(m, x.scale)
+    if not proxy_enabled(getattr(m, "weight_quant", None)):
+        raise ctx.error(f"{type(m).__name__} needs a weight quantizer for the integer simulator")
+    upstream = None
+    if proxy_enabled(getattr(m, "input_quant", None)):
+        pre, x = requant_step(ctx, ctx.arg(0), fixed_type(m.input_quant))
+    else:  # its input arrives quantized (an upstream QuantIdentity): take it on that grid
+        pre, x = None, ctx.arg(0)
+        if x.qtype is None or x.qtype.is_float:
+            raise ctx.error(f"{type(m).__name__} has no input quantizer and its input is not quantized "
+                            "upstream: quantize it (input_quant=..., or a QuantIdentity before it)")
+        upstream = FixedType(bits_for(x.qtype.lo, x.qtype.hi), x.scale, x.qtype.lo < 0)
+    consts = linear_constants(m, x.scale, upstream)
     acc = Meta(x.scale * consts.weight_scale, x.is_var, True)
     bias = None
     if consts.bias is not None:
@@ -714,11 +737,21 @@ sim_rule("zeros_like")(_constant_like(0))
 sim_rule("ones_like")(_constant_like(1))
 
 
+@sim_rule("quant_ones_like")
+def quant_ones_like(ctx: SimCtx) -> Compiled:
+    """1 as a quantizer stores it, shaped like the input (a CIFG forget gate): its whole number."""
+    t = ctx.module.qtype
+    return Compiled((Meta(t.scale, False, False, t), None, None, None),
+                    lambda data, *_, **__: (np.full(data.shape, float(t.lo)), None, None, None), rowwise=True)
+
+
 @sim_rule("const_tensor")
 def const_tensor(ctx: SimCtx) -> Compiled:
     """A quantized weight or bias handed to Brevitas' step code: whole numbers on its grid."""
     t = ctx.module.qtype
     if t.is_float:
         raise ctx.error("a constant that is not quantized")
-    ints = np.rint(ctx.module.value.double().numpy() / t.scale)
+    if ctx.module.refusal:
+        raise ctx.error(ctx.module.refusal)
+    ints = ctx.module.ints
     return Compiled(Meta(t.scale, False, False, t), lambda *_, **__: ints)

@@ -1,6 +1,7 @@
 """Trace a cell into an op graph: adapt -> fx trace -> shapes -> counting rules -> networkx."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,12 +19,36 @@ __all__ = ["trace", "trace_module", "prepare", "OpGraph", "Traced"]
 
 
 def default_inputs(module: nn.Module, batch: int = 1) -> tuple[torch.Tensor, ...]:
-    """A cell's example inputs: its own `example_inputs(batch)` when it has one."""
+    """A cell's example inputs: its own `example_inputs(batch)` when it has one; else zeros,
+    torch's convention for a recurrent layer: x (batch, input_size) and `default_states`."""
     if hasattr(module, "example_inputs"):
         return tuple(module.example_inputs(batch))
-    raise GatesimError(
-        f"{type(module).__name__}: pass example inputs, or give the module an "
-        "example_inputs(batch) method returning (x, *states)")
+    return (torch.zeros(batch, _size(module, "input_size")), *default_states(module, batch))
+
+
+def default_states(module: nn.Module, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    """Its `initial_state(batch)`, or the states of its `example_inputs(batch)`; else one zero
+    (batch, hidden_size) per state `forward` takes after x, the size from the module's
+    `hidden_size` (as torch's RNNs and `build_cell` set it)."""
+    if hasattr(module, "initial_state"):
+        return tuple(module.initial_state(batch))
+    if hasattr(module, "example_inputs"):
+        return tuple(module.example_inputs(batch))[1:]
+    params = list(inspect.signature(module.forward).parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        raise GatesimError(f"{type(module).__name__}: forward(*args) does not say how many states it takes: pass "
+                           "the states (example inputs), or give the module an example_inputs(batch) method")
+    states = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) - 1
+    return tuple(torch.zeros(batch, _size(module, "hidden_size")) for _ in range(states))
+
+
+def _size(module: nn.Module, name: str) -> int:
+    size = getattr(module, name, None)
+    if not isinstance(size, int):
+        raise GatesimError(f"{type(module).__name__}: no example_inputs(batch) method and no {name} attribute: "
+                           "pass example inputs (x, *states), or build it through a factory taking input_size and "
+                           "hidden_size (CLI: module:pkg.mod:factory --input I --hidden H)")
+    return size
 
 
 def prepare(module: nn.Module) -> tuple[nn.Module, fx.GraphModule]:

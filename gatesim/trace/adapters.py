@@ -8,17 +8,20 @@ code and quantizers, not from a re-implementation. Single-layer, one direction.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from brevitas.nn import QuantLSTM, QuantRNN
 from brevitas.nn.quant_rnn import _QuantLSTMCell, _QuantRNNCell
 from torch import nn
 
 from gatesim.errors import GatesimError
+from gatesim.fixedpoint.brevitas_adapter import on_one_grid
 from gatesim.fixedpoint.qtype import FLOAT, QType
 
 
 class ConstTensor(nn.Module):
-    """A quantized constant (weight or bias) with its fixed-point type."""
+    """A quantized constant (weight or bias) with its fixed-point type and its whole numbers
+    on that grid (per-channel scales: on one grid that divides them all, `on_one_grid`)."""
 
     gatesim_leaf = True
 
@@ -26,14 +29,43 @@ class ConstTensor(nn.Module):
         super().__init__()
         value = getattr(quant_tensor, "value", quant_tensor)
         self.register_buffer("value", value.detach().clone())
-        self.qtype = FLOAT
+        self.qtype, self.ints, self.refusal = FLOAT, None, None
         if getattr(quant_tensor, "scale", None) is not None:
-            scale = float(quant_tensor.scale.max())
-            ints = torch.round(value / scale)
-            self.qtype = QType(int(ints.min()), int(ints.max()), scale)
+            try:
+                self.ints, scale = on_one_grid(value, quant_tensor.scale, "constant")
+            except GatesimError as exc:  # counting still sizes it; simulating it is refused by node
+                self.refusal, scale = str(exc), float(quant_tensor.scale.max())
+                self.ints = torch.round(value.double() / scale).numpy()
+            self.qtype = QType(int(self.ints.min()), int(self.ints.max()), scale)
+
+    @classmethod
+    def zero(cls, scale: float) -> ConstTensor:
+        """The bias of a layer without one: an exact zero, put on `scale`'s grid."""
+        out = cls(torch.zeros(1))
+        out.ints, out.qtype = np.zeros(1), QType(0, 0, scale)
+        return out
 
     def forward(self):
         return self.value
+
+
+class QuantOnesLike(nn.Module):
+    """A quantizer applied to ones shaped like its input (a CIFG LSTM's forget gate is
+    `tensor_quant(ones_like(input_gate)) - input_gate`): 1 as that quantizer stores it (e.g.
+    255/256 on an 8-bit unsigned grid), a constant, no arithmetic."""
+
+    gatesim_leaf = True
+
+    def __init__(self, tensor_quant):
+        super().__init__()
+        with torch.no_grad():
+            value, scale, *_ = tensor_quant(torch.ones(1))
+        self.value, scale = float(value), float(scale)
+        k = round(self.value / scale)
+        self.qtype = QType(k, k, scale)
+
+    def forward(self, x):
+        return (torch.full_like(x, self.value), None, None, None)
 
 
 class ProxyAct(nn.Module):
@@ -69,7 +101,9 @@ class _StepBase(nn.Module):
                 w_ih, w_hh, bias = layer.gate_params_fwd(params, quant_input)
                 setattr(self, f"{gate}_w_ih", ConstTensor(w_ih))
                 setattr(self, f"{gate}_w_hh", ConstTensor(w_hh))
-                setattr(self, f"{gate}_bias", ConstTensor(bias if bias is not None else torch.zeros(1)))
+                # bias=False: Brevitas adds a zero; put it on the input product's grid
+                setattr(self, f"{gate}_bias", ConstTensor(bias) if bias is not None else ConstTensor.zero(
+                    float(quant_input.scale) * getattr(self, f"{gate}_w_ih").qtype.scale))
 
     def example_inputs(self, batch: int = 1):
         states = [torch.zeros(batch, self.hidden_size) for _ in range(self.n_states)]
@@ -84,9 +118,9 @@ class QuantLSTMStep(_StepBase):
 
     def __init__(self, lstm: QuantLSTM):
         layer = _single_layer(lstm)
-        super().__init__(layer, self.GATES)
-        if layer.cifg:
-            raise GatesimError("QuantLSTM with coupled input-forget gates is not mapped yet")
+        self.cifg = bool(layer.cifg)
+        # coupled input-forget gates: no forget weights (forward_iter never reads the slot)
+        super().__init__(layer, [g for g in self.GATES if not (self.cifg and g == "forget_gate")])
         c = layer.cell
         names = ["output_quant", "cell_state_quant", "input_acc_quant", "forget_acc_quant",
                  "cell_acc_quant", "output_acc_quant", "input_sigmoid_quant",
@@ -94,14 +128,17 @@ class QuantLSTMStep(_StepBase):
                  "hidden_state_tanh_quant"]
         self.cell = _QuantLSTMCell(
             **{n: ProxyAct(getattr(c, n)) for n in names},
-            reverse_input=False, batch_first=True, cifg=False, output_quant_enabled=True,
+            reverse_input=False, batch_first=True, cifg=self.cifg, output_quant_enabled=True,
             cell_state_quant_enabled=True, fast_impl=True)
+        if self.cifg:
+            self.cell.input_sigmoid_quant.tensor_quant = QuantOnesLike(
+                c.input_sigmoid_quant.fused_activation_quant_proxy.tensor_quant)
 
     def forward(self, x, h, c):
         x = self.io_quant(x)[0]
         h = self.cell.output_quant(h)[0]
         c = self.cell.cell_state_quant(c)[0]
-        g = self.GATES
+        g = [n if not (self.cifg and n == "forget_gate") else "input_gate" for n in self.GATES]
         w_ih = [getattr(self, f"{n}_w_ih")() for n in g]
         w_hh = [getattr(self, f"{n}_w_hh")() for n in g]
         bias = [getattr(self, f"{n}_bias")() for n in g]

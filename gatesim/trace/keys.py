@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from brevitas.nn.quant_layer import QuantNonLinearActLayer, QuantWeightBiasInputOutputLayer
 from torch import nn
 
-from gatesim.trace.adapters import ConstTensor, ProxyAct
+from gatesim.trace.adapters import ConstTensor, ProxyAct, QuantOnesLike
 
 KEYS: dict[str, tuple[Any, ...]] = {
     # layers
@@ -26,6 +26,7 @@ KEYS: dict[str, tuple[Any, ...]] = {
     "quant_activation": (QuantNonLinearActLayer,),
     "proxy_act": (ProxyAct,),  # adapters of Brevitas' recurrent layers
     "const_tensor": (ConstTensor,),
+    "quant_ones_like": (QuantOnesLike,),
     # activations
     "relu": (nn.ReLU, torch.relu, F.relu, "method:relu"),
     "sigmoid": (nn.Sigmoid, torch.sigmoid, F.sigmoid, "method:sigmoid"),

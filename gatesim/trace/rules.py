@@ -387,6 +387,12 @@ def const_tensor(ctx: NodeCtx) -> RuleOut:
     return RuleOut(Val(ctx.out_shape, ctx.module.qtype, False))
 
 
+@rule("quant_ones_like")
+def quant_ones_like(ctx: NodeCtx) -> RuleOut:
+    """1 as a quantizer stores it, shaped like the input (a CIFG forget gate): a constant."""
+    return RuleOut((Val(ctx.out_shape, ctx.module.qtype, False), None, None, None))
+
+
 @rule("proxy_act")
 def proxy_act(ctx: NodeCtx) -> RuleOut:
     """A Brevitas quantizer proxy (with its fused activation, if any): act + requant."""
