@@ -80,13 +80,22 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
     state["debug"] = debug
 
 
+MOST = 10**9  # sizes, steps and batches beyond this are typing mistakes, not designs
+
+
 def _positive(name: str):
     def check(value: Optional[int]) -> Optional[int]:
-        if value is not None and value <= 0:
-            fail(f"--{name}={value}: must be a whole number >= 1")
+        if value is not None and not 1 <= value <= MOST:
+            fail(f"--{name}={value}: must be a whole number from 1 to {MOST:,}")
         return value
 
     return check
+
+
+def _seed(value: int) -> int:
+    if not 0 <= value < 2**32:
+        fail(f"--seed={value}: must be a whole number from 0 to {2**32 - 1} (numpy's and torch's seed range)")
+    return value
 
 
 def _bits(name: str):
@@ -169,7 +178,7 @@ def simulate(
         help="Round every table input wider than this to its most significant bits first, as "
              "`estimate --target tfhe --bounds observed --rounding-bits` does (concrete-python's "
              "round_bit_pattern), and report the output error against the unrounded cell."),
-    seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs.", callback=_seed),
     check_brevitas: bool = typer.Option(
         False, "--check-brevitas",
         help="Also run the same module through Brevitas on the same inputs and compare every "
@@ -507,7 +516,7 @@ def train(
     gate_bits: Optional[int] = GATE_BITS,
     unquantized: bool = FLOAT,
     epochs: int = typer.Option(10, "--epochs", "-e", help="Passes over the training set.", callback=_positive("epochs")),
-    seed: int = typer.Option(0, "--seed", help="Seeds the weights, the data and the batch order."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the weights, the data and the batch order.", callback=_seed),
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per gradient step.",
                                    callback=_positive("batch-size")),
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),

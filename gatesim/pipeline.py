@@ -26,6 +26,16 @@ def check_sizes(**sizes: int) -> None:
             raise GatesimError(f"{name}={value!r}: must be a whole number >= 1")
 
 
+def check_memory(needed: int, what: str) -> None:
+    """Refuse, in one line, work whose arrays cannot fit in the memory this machine has free."""
+    import os
+
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if needed > free // 2:
+        raise GatesimError(f"{what}: needs about {needed / 2**30:,.1f} GiB of arrays; this machine has "
+                           f"{free / 2**30:,.1f} GiB free: fewer steps or a smaller batch")
+
+
 # ----------------------------------------------------------------------------- design -> graph
 
 
@@ -169,6 +179,7 @@ def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20,
 
     config = config or CellConfig()
     check_sizes(input_size=input_size, hidden_size=hidden_size, steps=steps, batch=batch)
+    check_memory(batch * steps * (input_size + 6 * hidden_size) * 8, f"batch={batch} x steps={steps}")
     torch.manual_seed(seed)
     module = build_cell(cell, input_size, hidden_size, config)
     x = np.random.default_rng(seed).uniform(-config.input_range, config.input_range, (batch, steps, input_size))

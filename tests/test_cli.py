@@ -45,7 +45,7 @@ def test_count_table_is_readable():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["count", "gru", "-i", "0", "-H", "4"], "--input=0: must be a whole number >= 1"),
+    (["count", "gru", "-i", "0", "-H", "4"], "--input=0: must be a whole number"),
     (["count", "gru", "-i", "3", "-H", "-2"], "--hidden=-2"),
     (["count", "gru", "-i", "3", "-H", "4", "--steps", "0"], "--steps=0"),
     (["count", "gru", "-i", "3", "-H", "4", "--act-bits", "1"], "--act-bits=1: bit widths must be between 2 and 32"),
@@ -58,6 +58,14 @@ def test_count_table_is_readable():
      "building it with input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
     (["count", "module:nosuchpkg.mod:f", "-i", "3", "-H", "4"], "cannot load 'f' from 'nosuchpkg.mod'"),
     (["count", "module:justone", "-i", "3", "-H", "4"], "expected module:pkg.mod:factory"),
+    (["count", "gru", "-i", "3", "-H", "4", "-B", str(10**30)], "--batch=1" + "0" * 30 + ": must be a whole number from 1"),
+    (["simulate", "gru", "-i", "3", "-H", "4", "--seed", "-1"], "--seed=-1: must be a whole number from 0 to 4294967295"),
+    (["simulate", "gru", "-i", "3", "-H", "4", "--seed", str(2**70)], f"--seed={2**70}: must be"),
+    (["simulate", "gru", "-i", "3", "-H", "4", "-T", str(10**8)], "needs about"),
+    (["estimate", "gru", "-i", "3", "-H", "4", "--target", "fpga", "--clock-mhz", "inf"],
+     "clock_mhz=inf: Input should be a finite number"),
+    (["simulate", "module:tests.user_cells:needs_even_hidden", "-i", "3", "-H", "5"],
+     "building it with input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):
     r = run(*args)
