@@ -63,11 +63,10 @@ def pbs_parameters(circuit) -> list[dict]:
             for q, n in circuit.statistics["programmable_bootstrap_count_per_parameter"].items()]
 
 
-def chosen_parameters(bits: int, log2_manp: int) -> dict | None:
-    """The parameters Concrete picks for a `bits`-bit table whose input sums bootstrapped
-    values with coefficients of squared 2-norm about 2^log2_manp: z = id(x), then a table of
-    z0 + c (z1 - z2), whose norm is 1 + 2c^2 while its range stays z0's. None when the
-    optimizer finds none."""
+def _noisy_lookup(bits: int, log2_manp: int):
+    """(circuit to compile, top of its range, c): z = id(x), then a `bits`-bit table of
+    z0 + c (z1 - z2), whose input's noise norm is 1 + 2c^2 (about 2^log2_manp) while its
+    range stays z0's."""
     from concrete import fhe
 
     top, c = 2**bits - 1, round(math.sqrt((2**log2_manp - 1) / 2))
@@ -77,6 +76,15 @@ def chosen_parameters(bits: int, log2_manp: int) -> dict | None:
         z = fhe.univariate(lambda v: v)(x)
         return fhe.univariate(lambda v: (v * 3 + 1) % (top + 1))(z[0] + c * (z[1] - z[2]))
 
+    return lookup, top, c
+
+
+def chosen_parameters(bits: int, log2_manp: int) -> dict | None:
+    """The parameters Concrete picks for a `bits`-bit table whose input sums bootstrapped
+    values with coefficients of squared 2-norm about 2^log2_manp: z = id(x), then a table of
+    z0 + c (z1 - z2), whose norm is 1 + 2c^2 while its range stays z0's. None when the
+    optimizer finds none."""
+    lookup, top, c = _noisy_lookup(bits, log2_manp)
     try:
         circuit = lookup.compile([np.array([v, 0, 0]) for v in (0, top)])
     except RuntimeError:  # "NoParametersFound" and the like
@@ -113,15 +121,7 @@ def fit_time(points: list[tuple[dict, float]]) -> dict[str, float]:
 def noisy_seconds(bits: int, log2_manp: int) -> tuple[dict, float] | None:
     """(parameters, seconds per PBS) of the noise grid's circuit at that point, run on
     LOOKUPS // 4 groups: the levels and GLWE dimensions high noise brings, measured."""
-    from concrete import fhe
-
-    top, c, groups = 2**bits - 1, round(math.sqrt((2**log2_manp - 1) / 2)), LOOKUPS // 4
-
-    @fhe.compiler({"x": "encrypted"})
-    def lookup(x):
-        z = fhe.univariate(lambda v: v)(x)
-        return fhe.univariate(lambda v: (v * 3 + 1) % (top + 1))(z[0] + c * (z[1] - z[2]))
-
+    (lookup, top, _), groups = _noisy_lookup(bits, log2_manp), LOOKUPS // 4
     high = np.zeros((3, groups), dtype=np.int64)
     high[0] = top
     circuit = lookup.compile([np.zeros((3, groups), dtype=np.int64), high])
