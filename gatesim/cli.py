@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import platform
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -57,11 +58,29 @@ def run_guarded(fn):
     from gatesim.errors import GatesimError
 
     try:
+        _import_deferring_interrupts()
         return fn()
     except (GatesimError, ValidationError) as exc:
         if state["debug"]:
             raise
         fail(_one_line(exc))
+
+
+def _import_deferring_interrupts() -> None:
+    """Import Brevitas with Ctrl-C held back until it is loaded: its package __init__ catches
+    every exception, KeyboardInterrupt included, so a Ctrl-C there would be lost."""
+    if "brevitas" in sys.modules:
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        import brevitas  # noqa: F401
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a held-back Ctrl-C arrives now
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM ends a command as Ctrl-C does: pools torn down, partial files removed."""
+    raise KeyboardInterrupt
 
 
 def _one_line(exc: Exception) -> str:
@@ -78,6 +97,7 @@ def _one_line(exc: Exception) -> str:
 @app.callback()
 def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors.")):
     state["debug"] = debug
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 MOST = 10**9  # sizes, steps and batches beyond this are typing mistakes, not designs
@@ -114,6 +134,17 @@ WEIGHT_BITS = typer.Option(8, "--weight-bits", help="Weight width (2..32).", cal
 ACT_BITS = typer.Option(8, "--act-bits", help="Activation/state width (2..32).", callback=_bits("act-bits"))
 GATE_BITS = typer.Option(None, "--gate-bits", help="Gate output width (2..32); default: --act-bits.",
                          callback=_bits("gate-bits"))
+
+
+def _weight_scaling(value: str) -> str:
+    if value not in ("per_tensor", "per_channel"):
+        fail(f"--weight-scaling={value!r}: allowed values are per_tensor, per_channel")
+    return value
+
+
+WEIGHT_SCALING = typer.Option("per_tensor", "--weight-scaling", callback=_weight_scaling,
+                              help="per_tensor: one power-of-two weight scale per matrix; per_channel: one "
+                                   "per output row (Brevitas' Int8WeightPerChannelFixedPoint).")
 FLOAT = typer.Option(False, "--float", help="No quantization (float32 cell).")
 JSON = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 
@@ -131,6 +162,7 @@ def count(
                                            help="Accumulator register width (2..32); default: what the sums "
                                                 "provably need."),
     gate_bits: Optional[int] = GATE_BITS,
+    weight_scaling: str = WEIGHT_SCALING,
     unquantized: bool = FLOAT,
     as_json: bool = JSON,
 ):
@@ -140,7 +172,7 @@ def count(
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
-        config = CellConfig(**bits, acc_bits=acc_bits, gate_bits=gate_bits)
+        config = CellConfig(**bits, acc_bits=acc_bits, gate_bits=gate_bits, weight_scaling=weight_scaling)
         return [count_ops(cell, input_size, hidden_size, steps, batch, config) for cell in cells]
 
     results = run_guarded(go)
@@ -165,6 +197,7 @@ def simulate(
     weight_bits: int = WEIGHT_BITS,
     act_bits: int = ACT_BITS,
     gate_bits: Optional[int] = GATE_BITS,
+    weight_scaling: str = WEIGHT_SCALING,
     acc_bits: Optional[int] = typer.Option(
         None, "--acc-bits", callback=_bits("acc-bits"),
         help="Accumulator register width (2..32): narrower than the sums provably need, values "
@@ -179,6 +212,14 @@ def simulate(
              "`estimate --target tfhe --bounds observed --rounding-bits` does (concrete-python's "
              "round_bit_pattern), and report the output error against the unrounded cell."),
     seed: int = typer.Option(0, "--seed", help="Seed for the random weights and inputs.", callback=_seed),
+    semantics: str = typer.Option(
+        "brevitas", "--semantics",
+        help="Fixed-point semantics: brevitas (the default: the built-in Brevitas cell, rounding half to even and "
+             "saturating as Brevitas does) or hls4ml (torch's nn.LSTM / nn.GRU as hls4ml builds them: ap_fixed "
+             "registers that truncate and wrap, products cast to the accumulator, 1,024-entry tables; lstm and gru "
+             "only; checked by `gatesim validate hls4ml`)."),
+    precision: str = typer.Option("ap_fixed<16,6>", "--precision",
+                                  help="hls4ml: the ap_fixed type of every register but the tables."),
     check_brevitas: bool = typer.Option(
         False, "--check-brevitas",
         help="Also run the same module through Brevitas on the same inputs and compare every "
@@ -192,9 +233,24 @@ def simulate(
 
     if overflow not in ("wrap", "saturate"):
         fail(f"--overflow={overflow!r}: allowed values are wrap, saturate")
+    if semantics not in ("brevitas", "hls4ml"):
+        fail(f"--semantics={semantics!r}: allowed values are brevitas, hls4ml")
+    if semantics == "hls4ml":
+        brevitas_only = {"--acc-bits": acc_bits, "--state-bits": state_bits, "--rounding-bits": rounding_bits,
+                         "--check-brevitas": check_brevitas, "--gate-bits": gate_bits,
+                         "--weight-scaling": weight_scaling != "per_tensor"}
+        given = [flag for flag, value in brevitas_only.items() if value]
+        if given:
+            fail(f"{given[0]} applies to --semantics brevitas; under hls4ml every register has --precision's type")
+        from gatesim.pipeline import simulate_hls4ml_cell
+
+        result = run_guarded(lambda: simulate_hls4ml_cell(cell, input_size, hidden_size, steps, batch, seed, precision))
+        typer.echo(json.dumps(result)) if as_json else _tables().print_hls4ml_simulation(result)
+        return
 
     def go():
-        config = CellConfig(weight_bits=weight_bits, act_bits=act_bits, gate_bits=gate_bits, acc_bits=acc_bits)
+        config = CellConfig(weight_bits=weight_bits, act_bits=act_bits, gate_bits=gate_bits, acc_bits=acc_bits,
+                            weight_scaling=weight_scaling)
         return simulate_cell(cell, input_size, hidden_size, steps, batch, config, seed, state_bits=state_bits,
                              overflow=overflow, check_brevitas=check_brevitas, rounding_bits=rounding_bits)
 
@@ -252,6 +308,7 @@ def estimate(
     weight_bits: Optional[int] = WEIGHT_BITS,
     act_bits: Optional[int] = ACT_BITS,
     gate_bits: Optional[int] = GATE_BITS,
+    weight_scaling: str = WEIGHT_SCALING,
     unquantized: bool = FLOAT,
     as_json: bool = JSON,
     **options,
@@ -273,7 +330,7 @@ def estimate(
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
-        config = CellConfig(**bits, gate_bits=gate_bits)
+        config = CellConfig(**bits, gate_bits=gate_bits, weight_scaling=weight_scaling)
         return estimate_cell(cell, input_size, hidden_size, target, batch, config, steps=steps, **params)
 
     result = run_guarded(go)
@@ -322,7 +379,7 @@ def calibrate(
 
 @app.command()
 def validate(
-    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join(_with_entry("validate"))),
+    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join([*_with_entry("validate"), "hls4ml"])),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with: a path, or the name "
                                            "of a shipped one (default: this host's, calibrated first if missing)."),
     cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default every "
@@ -341,6 +398,9 @@ def validate(
                                         callback=_positive("batch")),
     input_size: Optional[int] = typer.Option(None, "--input", "-i", help="cpu: input features I (default 32).",
                                              callback=_positive("input")),
+    precisions: Optional[list[str]] = typer.Option(
+        None, "--precision", help="hls4ml: ap_fixed types given to every register but the tables (repeatable; "
+                                  "default ap_fixed<16,6> and ap_fixed<10,4>)."),
     recalibrate: bool = typer.Option(True, "--recalibrate/--no-recalibrate", help="First time one quick operation "
                                      "against the profile (ckks, tfhe); when they disagree by more than 25 %, "
                                      "calibrate this host and predict with that profile (default on)."),
@@ -355,6 +415,12 @@ def validate(
     from gatesim.cells import CELLS
     from gatesim.costs.config import resolve_profile
 
+    if target == "hls4ml":
+        return _validate_hls4ml(cells, hidden, precisions, as_json,
+                                modes=modes, bits=bits, rounding_bits=rounding_bits, inhibit=inhibit, batch=batch,
+                                input=input_size, profile=profile)
+    if precisions:
+        fail(f"--precision applies to validate hls4ml, not {target}")
     allowed = _with_entry("validate")
     if target not in allowed:
         fail(f"validate: unknown target {target!r}; allowed: {', '.join(allowed)}")
@@ -426,6 +492,35 @@ def validate(
         check.show(result)
 
 
+def _validate_hls4ml(cells, hidden, precisions, as_json: bool, **unused) -> None:
+    """The hls4ml preset against hls4ml's own C simulation (no cost model, no profile)."""
+    from rich.progress import Progress
+
+    from gatesim.validate import hls4ml as check
+
+    given = [name for name, value in unused.items() if value]
+    if given:
+        fail(f"--{given[0].replace('_', '-')} does not apply to validate hls4ml")
+    if hidden and any(h <= 0 for h in hidden):
+        fail(f"--hidden={min(hidden)}: must be a whole number >= 1")
+
+    def go():
+        cases = len(cells or check.LAYERS) * len(hidden or check.HIDDEN) * len(precisions or check.PRECISIONS)
+        with Progress(transient=True, disable=as_json) as bar:
+            task = bar.add_task("converting and building with hls4ml", total=cases * len(check.SCALES))
+            return check.validate(None, cells, hidden, precisions, progress=lambda: bar.advance(task))
+
+    result = run_guarded(go)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        check.show(result)
+
+
+LARGE_SWEEP = 100_000  # points; above this a sweep asks for --yes
+SWEEP_POINTS_PER_S_PER_WORKER = 330  # benchmarks/sweep_speed.py on this 2-core machine: 664 points/s, 2 workers
+
+
 @app.command()
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", help="A sweep file, e.g. configs/sweeps/paper.yaml."),
@@ -436,6 +531,7 @@ def sweep(
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on a Dask cluster instead, e.g. "
                                             "tcp://10.0.0.5:8786 (workers need gatesim installed)."),
     no_report: bool = typer.Option(False, "--no-report", help="Write the results table only."),
+    yes: bool = typer.Option(False, "--yes", help=f"Run a sweep of more than {LARGE_SWEEP:,} points without asking."),
     as_json: bool = JSON,
 ):
     """Cost every point of a design space (cells x sizes x bit widths x targets x cost-model
@@ -462,6 +558,19 @@ def sweep(
                    TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
     task = bar.add_task("sweeping", total=None)
 
+    def check_size():
+        from gatesim.sweep import load_sweep
+        from gatesim.sweep.points import count_points
+
+        n = count_points(load_sweep(config))
+        if n > LARGE_SWEEP and not yes:
+            cores = workers or os.cpu_count() or 1
+            fail(f"{config}: {n:,} points, at least {n / (SWEEP_POINTS_PER_S_PER_WORKER * cores) / 60:,.0f} min on "
+                 f"{cores} worker(s) (more with tfhe's observed bounds or training); pass --yes to run it, or narrow "
+                 "an axis / use sampling: {method: random, samples: N}")
+
+    run_guarded(check_size)
+
     def go():
         with bar:
             return run_sweep(config, out, workers, scheduler, report=not no_report,
@@ -472,6 +581,10 @@ def sweep(
         result = run_guarded(go)
     except Interrupted as exc:
         typer.echo(f"\n{exc}", err=True)
+        raise typer.Exit(130)
+    except KeyboardInterrupt:
+        typer.echo(f"\ninterrupted while writing the results: every computed point is saved in {out}; run the same "
+                   "command again to finish", err=True)
         raise typer.Exit(130)
     summary = {"points": result.points, "computed": result.computed, "cached": result.cached,
                "feasible": int(result.table["feasible"].sum()), "files": {k: str(v) for k, v in result.files.items()},

@@ -90,6 +90,7 @@ class Op:
     is_float: bool = False
     reduction: int = 0  # terms summed per output (weighted sums only)
     label: str = ""
+    proven_bits: int = 0  # bits the result provably needs, where its register (out_bits) is narrower
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

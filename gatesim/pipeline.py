@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from gatesim.cells import CellConfig, build_cell, gating_of, pair_of, spec_of, variant_axes_of
+from gatesim.cells import CELLS, CellConfig, build_cell, gating_of, pair_of, spec_of, variant_axes_of
 from gatesim.cells.config import BITS, VARIANT_AXES
 from gatesim.costs import Estimate
 from gatesim.costs.targets import Target, get
@@ -105,6 +105,7 @@ def count(cell: str | Callable, input_size: int, hidden_size: int, steps: int = 
         "per_sequence": {k: v * steps for k, v in per_step.items()},
         "per_step_by_bits": graph.counts_by_bits(),
         "depth": graph.depth(),
+        "overflow_possible": graph.overflow_possible(),
     }
 
 
@@ -150,10 +151,10 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
     """The dict `gatesim estimate --json` prints: the estimate, and the add-gated /
     multiply-gated ratio against the cell's twin at the same sizes and bits."""
     config = target_config(config or CellConfig(), get(target))
-    _, result = estimate(cell, input_size, hidden_size, target, batch, config, **params)
+    graph, result = estimate(cell, input_size, hidden_size, target, batch, config, **params)
     out = {"cell": cell, "input_size": input_size, "hidden_size": hidden_size, "batch": batch,
            "weight_bits": config.weight_bits, "act_bits": config.act_bits, **result.to_json(),
-           "add_vs_mul": None}
+           "overflow_possible": graph.overflow_possible(), "add_vs_mul": None}
     spec = spec_of(cell)
     if spec:
         _, other = estimate(spec.twin, input_size, hidden_size, target, batch, config, **params)
@@ -161,6 +162,46 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
         names = (cell, spec.twin) if spec.gating == "add" else (spec.twin, cell)
         out["add_vs_mul"] = add_vs_mul(add, mul, "/".join(names))
     return out
+
+
+SEMANTICS = ("brevitas", "hls4ml")  # fixed-point presets: what Brevitas computes; what hls4ml builds
+TORCH_LAYERS = tuple(sorted(name for name, spec in CELLS.items() if spec.gating == "mul"))  # torch has these
+
+
+def torch_layer(cell: str) -> type:
+    """torch's own layer for a built-in multiply-gated cell (nn.GRU, nn.LSTM): what hls4ml converts."""
+    import torch
+
+    layer = getattr(torch.nn, cell.upper(), None) if cell in TORCH_LAYERS else None
+    if layer is None:
+        raise GatesimError(f"cell {cell!r}: hls4ml converts torch's recurrent layers: allowed values are "
+                           f"{', '.join(TORCH_LAYERS)}")
+    return layer
+
+
+def simulate_hls4ml_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20, batch: int = 8,
+                         seed: int = 0, precision: str = "ap_fixed<16,6>") -> dict[str, Any]:
+    """torch's nn.LSTM / nn.GRU (seeded weights) on seeded inputs in [-1, 1), as hls4ml's C
+    simulation computes it at `precision`: `gatesim simulate lstm --semantics hls4ml --json`."""
+    import time
+
+    import numpy as np
+    import torch
+
+    from gatesim.fixedpoint.hls4ml import simulate_hls4ml
+
+    layer_class = torch_layer(cell)
+    check_sizes(input_size=input_size, hidden_size=hidden_size, steps=steps, batch=batch)
+    check_memory(batch * steps * 8 * hidden_size * (input_size + hidden_size) * 8, f"batch={batch} x steps={steps}")
+    torch.manual_seed(seed)
+    layer = layer_class(input_size, hidden_size, batch_first=True)
+    x = np.random.default_rng(seed).uniform(-1, 1, (batch, steps, input_size))
+    start = time.perf_counter()
+    run = simulate_hls4ml(layer, x, precision)
+    return {"cell": cell, "semantics": "hls4ml", "precision": precision, "input_size": input_size,
+            "hidden_size": hidden_size, "steps": steps, "batch": batch, "seed": seed, "types": run["types"],
+            "overflows": run["overflows"], "ranges": run["ranges"], "output_scale": run["scale"],
+            "seconds": time.perf_counter() - start}
 
 
 def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20, batch: int = 8,
@@ -193,7 +234,8 @@ def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20,
     return {"cell": cell, "input_size": input_size, "hidden_size": hidden_size, "steps": steps,
             "batch": batch, "seed": seed, "weight_bits": config.weight_bits,
             "act_bits": config.act_bits, "gate_bits": config.effective_gate_bits,
-            **result.to_json()}
+            "weight_scaling": config.weight_scaling, **result.to_json(),
+            "overflow_possible": graph_at(cell, input_size, hidden_size, batch, config).overflow_possible()}
 
 
 # ----------------------------------------------------------------------------- point -> row

@@ -28,6 +28,7 @@ def print_simulation(r: dict) -> None:
     if o["acc_bits"] is None and o["state_bits"] is None:
         console.print("overflow: none possible (every register holds the width its values provably need)")
     else:
+        print_overflow_possible(console, r.get("overflow_possible") or [])
         if o["count"]:
             console.print(f"[bold red]OVERFLOWED[/bold red]: these outputs were computed with {o['count']:,} "
                           f"overflows ({registers(o)})")
@@ -59,6 +60,23 @@ def print_simulation(r: dict) -> None:
     console.print(f"speed: {r['cell_steps_per_s']:,.0f} cell-steps/s ({r['cell_steps']:,} cell-steps)")
 
 
+def print_hls4ml_simulation(r: dict) -> None:
+    console = Console()
+    console.print(f"[bold]{r['cell']}[/bold] (torch nn.{r['cell'].upper()}) as hls4ml builds it  I={r['input_size']} "
+                  f"H={r['hidden_size']} B={r['batch']} T={r['steps']}  {r['precision']}, tables {r['types']['table']}, "
+                  f"seed {r['seed']}")
+    wrapped = sum(r["overflows"].values())
+    console.print("every value fit its register" if not wrapped else
+                  f"[bold yellow]{wrapped:,} values did not fit[/bold yellow] their register and wrapped "
+                  f"(or saturated): {', '.join(f'{k} {v:,}' for k, v in r['overflows'].items())}")
+    table = Table(title="range per node (whole numbers on its register's grid)")
+    for col in ("node", "min", "max"):
+        table.add_column(col, justify="left" if col == "node" else "right")
+    for node, (lo, hi) in r["ranges"].items():
+        table.add_row(node, f"{lo:,}", f"{hi:,}")
+    console.print(table)
+
+
 def registers(o: dict) -> str:
     parts = [f"{name} {o[key]} bits" for name, key in (("accumulators", "acc_bits"), ("state", "state_bits"))
              if o[key] is not None]
@@ -77,6 +95,7 @@ def print_estimate(r: dict) -> None:
     head += "  " + ", ".join(shown) if shown else ""
     console.print(f"[bold]{head}[/bold]")
     console.print(f"energy {r['energy_pj']:,.1f} pJ   latency {r['latency_s'] * 1e6:,.3f} us")
+    print_overflow_possible(console, r.get("overflow_possible") or [])
     ratio = r["add_vs_mul"]
     table = Table(title="by op kind")
     for col in ("kind", "energy pJ", "latency us"):
@@ -143,6 +162,16 @@ def print_counts(r: dict) -> None:
     d = r["depth"]
     console.print(f"depth per step: critical path {d['critical_path']}, "
                   f"multiplicative {d['multiplicative']}, nonlinear {d['nonlinear']}")
+    print_overflow_possible(console, r.get("overflow_possible") or [])
+
+
+def print_overflow_possible(console: Console, rows: list[dict]) -> None:
+    """One warning line when some register is narrower than its values provably need."""
+    if rows:
+        worst = max(rows, key=lambda row: row["proven_bits"] - row["register_bits"])
+        console.print(f"[bold yellow]overflow possible[/bold yellow] in {len(rows)} register(s) narrower than their "
+                      f"values provably need (e.g. {worst['fx_node']} {worst['kind']}: {worst['register_bits']} bits "
+                      f"held, {worst['proven_bits']} needed); some inputs can overflow there (--json: overflow_possible)")
 
 
 def print_sweep(result, summary: dict) -> None:

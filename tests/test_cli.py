@@ -66,12 +66,40 @@ def test_count_table_is_readable():
      "clock_mhz=inf: Input should be a finite number"),
     (["simulate", "module:tests.user_cells:needs_even_hidden", "-i", "3", "-H", "5"],
      "building it with input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
+    (["simulate", "gru", "-i", "3", "-H", "4", "--weight-scaling", "per_row"],
+     "--weight-scaling='per_row': allowed values are per_tensor, per_channel"),
 ])
 def test_bad_input_is_one_line_exit_2(args, message):
     r = run(*args)
     assert r.exit_code == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+SWEEP_HEAD = "schema_version: 1\nname: bad\naxes:\n  cell: [gru]\n"
+
+
+@pytest.mark.parametrize("name, text, args, message", [
+    ("dup.yaml", SWEEP_HEAD + "  hidden_size: [8]\n  hidden_size: [16]\ntargets: {cpu: {}}\n", ["sweep"],
+     "line 6, column 3: duplicate key 'hidden_size'"),
+    ("yes.yaml", SWEEP_HEAD + "  hidden_size: [8]\ntargets: {ckks: {insecure: [\"yes\"]}}\n", ["sweep"],
+     "targets.ckks.insecure: 'yes': Input should be a valid boolean"),
+    ("big.yaml", SWEEP_HEAD + "  hidden_size: {start: 1, stop: 2000, step: 1}\n  input_size: {start: 1, stop: 60, "
+                 "step: 1}\ntargets: {cpu: {}}\n", ["sweep"], "120,000 points, at least"),
+    ("dup.json", '{"schema_version": 1, "schema_version": 1}', ["estimate", "gru", "-i", "3", "-H", "4", "--profile"],
+     "duplicate key 'schema_version'"),
+])
+def test_bad_file_is_one_line_exit_2(tmp_path, name, text, args, message):
+    """A file's mistakes (a key given twice, a string where a boolean belongs) are refused in
+    one line naming the file and the place, before any work (nothing is written)."""
+    path = tmp_path / name
+    path.write_text(text)
+    out = tmp_path / "out"
+    r = run(*args, str(path), *(["--out", str(out)] if args == ["sweep"] else []))
+    assert r.exit_code == 2, r.output
+    assert message in r.stderr and str(path) in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
 
 
 def test_user_module_by_spec():

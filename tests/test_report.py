@@ -134,6 +134,24 @@ def test_every_add_point_is_paired_with_its_one_multiply_gated_twin(run):
     assert len(expected) > 0
 
 
+def test_fastest_points_carry_their_risk(run):
+    """The fastest-point table marks a point whose accumulator may overflow (acc_bits 8 here
+    is narrower than every sum needs), naming held and needed widths; among equally fast
+    points a safe one is shown, so a mark means every fastest choice carries that risk."""
+    from gatesim.report.summary import cheapest, variant_label
+
+    _, result = run
+    table = result.table[result.table["feasible"].astype(bool)]
+    table = table.assign(v=table.apply(variant_label, axis=1))
+    best = cheapest(result.table)
+    for _, row in best.iterrows():
+        group = table[(table["target"] == row["target"]) & (table["hidden_size"] == row["H"])
+                      & (table["v"] == row["cell"])]
+        fastest = group[group["latency_s"] == group["latency_s"].min()]
+        assert bool(row["risk"]) == fastest["acc_overflow_possible"].astype(bool).all(), row.to_dict()
+    assert best["risk"].str.contains("accumulator may overflow \\(8 bits held, ").any()
+
+
 def test_pareto_front_is_the_non_dominated_points():
     x = pd.Series([1.0, 2.0, 3.0, 1.5, 4.0])
     y = pd.Series([5.0, 3.0, 1.0, 6.0, 2.0])

@@ -202,6 +202,36 @@ def test_noise_aware_parameters_and_their_absence():
         partition_parameters(loud, profile)
 
 
+def test_parameters_below_128_bit_security_are_refused_unless_insecure(tmp_path):
+    """The rule CKKS applies to its ring, applied to TFHE's keys: an input LWE dimension or a
+    GLWE k x N below Concrete's 128-bit minimum (450) is refused, in pbs_parameters and in a
+    profile's noise grid alike; --insecure costs it anyway; a malformed set is named."""
+    import json
+
+    from gatesim.costs.config import resolve_profile
+    from gatesim.pipeline import estimate as estimate_cell
+
+    graph = template("gru", 4, 4, CellConfig(weight_bits=3, act_bits=3)).at(4, 4, 1)
+    weak = dict(input_lwe_dimension=16, glwe_dimension=1, polynomial_size=2048, level=1, count=4)
+    with pytest.raises(GatesimError, match="input LWE dimension 16 is below 450.*--insecure"):
+        estimate(graph, "tfhe", pbs_parameters=[weak], profile="tfhe-vm")
+    assert estimate(graph, "tfhe", pbs_parameters=[weak], profile="tfhe-vm", insecure=True).latency_s > 0
+    with pytest.raises(GatesimError, match="count=-3"):
+        estimate(graph, "tfhe", pbs_parameters=[{**weak, "input_lwe_dimension": 800, "count": -3}],
+                 profile="tfhe-vm")
+    profile = json.loads(resolve_profile("tfhe-vm").read_text())
+    for q in profile["pbs_parameters_by_noise"]:
+        q["polynomial_size"] = 256  # k x N = 256 at k = 1
+        q["glwe_dimension"] = 1
+    path = tmp_path / "weak.json"
+    path.write_text(json.dumps(profile))
+    config = CellConfig(weight_bits=3, act_bits=3)
+    with pytest.raises(GatesimError, match="GLWE dimension x polynomial size 256 is below 450"):
+        estimate_cell("gru", 4, 4, "tfhe", 1, config, profile=str(path))
+    with pytest.raises(GatesimError, match="'yes'"):
+        estimate(graph, "tfhe", insecure="yes")
+
+
 @pytest.mark.parametrize("cell,hidden,inhibit", [("add_gru", 4, "signed"), ("add_gru", 8, "signed"),
                                                  ("add_lstm", 8, "signed"), ("lstm", 4, "signed")])
 def test_rounded_lookups_compile_count_and_decrypt_as_the_simulator_computes_them(cell, hidden, inhibit):

@@ -21,6 +21,8 @@ class CellConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     weight_bits: Bits = Field(8, **BITS_FIELD, description="weight width (signed, narrow range)")
+    weight_scaling: Literal["per_tensor", "per_channel"] = Field(
+        "per_tensor", description="one power-of-two weight scale per matrix, or one per output channel (row)")
     act_bits: Bits = Field(8, **BITS_FIELD, description="activation and state width (signed)")
     acc_bits: Bits = Field(None, **BITS_FIELD, description="accumulator register width (sums of products "
                            "and their bias); None = what the sums provably need, narrower wraps or saturates")

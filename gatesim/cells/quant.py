@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from brevitas.quant.fixed_point import (
     Int8ActPerTensorFixedPointMinMaxInit,
+    Int8WeightPerChannelFixedPoint,
     Int8WeightPerTensorFixedPoint,
     Uint8ActPerTensorFixedPointMaxInit,
 )
@@ -16,10 +17,13 @@ BIAS_BITS = 32  # bias on the accumulator grid, as wide as any accumulator it jo
 
 
 @lru_cache(maxsize=None)
-def weight_quant(bits: int | None):
-    """Narrow-range signed weights, radix point from the weights' max |w|."""
+def weight_quant(bits: int | None, per_channel: bool = False):
+    """Narrow-range signed weights, radix point from the weights' max |w| (of the matrix, or
+    of each output channel's row)."""
     if bits is None:
         return None
+    if per_channel:
+        return type(f"Int{bits}WeightPerChannelFixedPoint", (Int8WeightPerChannelFixedPoint,), {"bit_width": bits})
     return type(f"Int{bits}WeightFixedPoint", (Int8WeightPerTensorFixedPoint,), {"bit_width": bits})
 
 
@@ -55,7 +59,7 @@ class Quantizers:
 
     def __init__(self, cfg: CellConfig):
         a, g = cfg.act_bits, cfg.effective_gate_bits
-        self.weight = weight_quant(cfg.weight_bits)
+        self.weight = weight_quant(cfg.weight_bits, cfg.weight_scaling == "per_channel")
         self.bias = bias_quant(cfg.weight_bits is not None and a is not None)
         self.input = signed_act_quant(a, cfg.input_range)
         self.state = signed_act_quant(a, cfg.state_range)

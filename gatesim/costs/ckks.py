@@ -19,7 +19,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import networkx as nx
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
 from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
@@ -78,7 +78,7 @@ class CkksParams(Strict):
     poly_degree: int | None = Field(None, ge=1, le=31)
     matvec: Literal["diagonal", "bsgs"] = "diagonal"
     poly_modulus_degree: int | None = None  # force N (checked against 128-bit security)
-    insecure: bool = False
+    insecure: StrictBool = False  # "yes" is not true: a typo must not switch security off
     profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
 

@@ -44,13 +44,39 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts[:4]) + (f"; and {len(parts) - 4} more" if len(parts) > 4 else "")
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML whose mappings may not repeat a key (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    repeated = next((k for k in keys if keys.count(k) > 1), None)
+    if repeated is not None:
+        raise json.JSONDecodeError(f"duplicate key {repeated!r}", "", 0)
+    return dict(pairs)
+
+
 def read_mapping(path: Path) -> dict[str, Any]:
-    """A YAML or JSON file that must hold a mapping."""
+    """A YAML or JSON file that must hold a mapping; a key given twice is an error."""
     if not path.is_file():
         raise GatesimError(f"{path}: no such file")
     try:
         text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = (json.loads(text, object_pairs_hook=_unique_pairs) if path.suffix == ".json"
+                else yaml.load(text, Loader=_UniqueKeyLoader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise GatesimError(f"{path}: not valid YAML: {where}{exc.problem}") from exc
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GatesimError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):

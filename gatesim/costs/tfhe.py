@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
 from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
@@ -50,11 +50,16 @@ class Keys(Strict):
     bootstrap_key_bytes: Sourced
 
 
+class Security(Strict):
+    minimal_lwe_dimension_128: Sourced
+
+
 class TfheCosts(Strict):
     schema_version: int
     pbs: Pbs
     linear: Linear
     keys: Keys
+    security: Security
 
 
 class TfheProfile(Strict):
@@ -97,6 +102,30 @@ class TfheParams(Strict):
     table_input_bits: dict[str, int] = {}  # table node -> bits its own input takes over the compile inputs
     rounding_output_error: dict[str, float] | None = None  # what rounding changes in the outputs (he.bounds)
     pbs_parameters: list[dict] | None = None  # crypto parameters a compiler chose, with counts
+    insecure: StrictBool = False  # cost parameters below 128-bit security anyway
+
+
+DIMENSIONS = ("input_lwe_dimension", "glwe_dimension", "polynomial_size", "level")
+
+
+def check_security(chosen: list[dict], minimal: int, where: str, insecure: bool) -> None:
+    """Each parameter set well formed, and its LWE dimensions (the input LWE's n and the
+    GLWE's k x N) at least the 128-bit minimum of Concrete's security curves, at whose noise
+    Concrete's optimizer sets every key; below it no noise makes the key 128-bit secure."""
+    for q in chosen:
+        bad = [k for k in DIMENSIONS if not (isinstance(q.get(k), int) and q[k] >= 1)]
+        if "count" in q and not (isinstance(q["count"], int) and q["count"] >= 0):
+            bad.append("count")
+        if bad:
+            raise GatesimError(f"{where}: {bad[0]}={q.get(bad[0])!r} in {q}: a parameter set needs whole numbers "
+                               f">= 1 for {', '.join(DIMENSIONS)} (and a count >= 0)")
+        if insecure:
+            continue
+        for name, dimension in (("input LWE dimension", q["input_lwe_dimension"]),
+                                ("GLWE dimension x polynomial size", q["glwe_dimension"] * q["polynomial_size"])):
+            if dimension < minimal:
+                raise GatesimError(f"{where}: {name} {dimension} is below {minimal}, the least that reaches 128-bit "
+                                   "security (Concrete's security curves); pass --insecure to cost it anyway")
 
 
 def pbs_time_terms(q: dict) -> dict[str, float]:
@@ -278,6 +307,9 @@ class TfheModel:
                                    f"value; the TFHE backend takes at most {limit} bits: narrow that value")
             entry["manp"] = p.table_noise.get(entry["noise_node"], 1.0) * 4 ** entry["shift"]
         chosen = partition_parameters(entries, profile) if p.table_noise and profile else {}
+        minimal = int(costs.security.minimal_lwe_dimension_128.value)
+        check_security(list(chosen.values()), minimal, f"tfhe profile {p.profile}", p.insecure)
+        check_security(p.pbs_parameters or [], minimal, "tfhe pbs_parameters", p.insecure)
         rows, pbs_total, precisions = [], 0, []
         for entry in entries:
             q = chosen.get(entry["precision"])
@@ -414,7 +446,8 @@ TARGET = register(Target(
              Option("inputset_seed", "--inputset-seed", "seed of the cell's weights and the sequences (0)", int),
              Option("inputset_distribution", "--inputset-distribution", "uniform (default) or normal inputs"),
              Option("rounding_bits", "--rounding-bits", "round every table input wider than this to its most "
-                                                        "significant bits first (observed bounds only)", int)),
+                                                        "significant bits first (observed bounds only)", int),
+             Option("insecure", "--insecure", "accept crypto parameters below 128-bit security", bool)),
     second_objective=("tfhe_bootstrap_key_bytes", "bootstrap key size (bytes)"),
     validation_only=frozenset({"constant_nodes", "observed_bits", "pbs_parameters", "rounding", "rounding_overflows",
                                "table_noise",

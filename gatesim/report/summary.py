@@ -2,6 +2,7 @@
 target cannot take, and overflow flags."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from gatesim.report.compare import (
@@ -57,6 +58,21 @@ def ratio_table(table: pd.DataFrame, figure: str) -> pd.DataFrame:
     return merged[["target", "setting", "variant", "bits", *values]]
 
 
+def risk_of(point: pd.Series) -> str:
+    """What a reader must know before picking this point: '' when nothing."""
+    def flag(key: str) -> bool:
+        value = point.get(key)
+        return isinstance(value, (bool, np.bool_)) and bool(value)
+
+    risks = []
+    if flag("acc_overflow_possible"):
+        risks.append(f"accumulator may overflow ({point.get('acc_bits'):.0f} bits held, "
+                     f"{point.get('acc_bits_needed'):.0f} needed)")
+    if flag("insecure"):
+        risks.append("below 128-bit security (--insecure)")
+    return "; ".join(risks)
+
+
 def cheapest(table: pd.DataFrame) -> pd.DataFrame:
     """The lowest-latency feasible point of each cell on each target, at the largest hidden size."""
     ok = table[table["feasible"].astype(bool)]
@@ -67,10 +83,13 @@ def cheapest(table: pd.DataFrame) -> pd.DataFrame:
         objective, label = second(target)
         sub = sub.assign(v=sub.apply(variant_label, axis=1), setting=settings(sub))
         for _, group in sub.groupby("v", sort=False):
-            best = group.loc[group["latency_s"].idxmin()]
+            # among equally fast points, a safe one first
+            risks = group.apply(risk_of, axis=1)
+            best = group.assign(_risky=risks != "").sort_values(["latency_s", "_risky"], kind="stable").iloc[0]
             rows.append({"target": target, "cell": best["v"], "bits": bits_label(best), "setting": best["setting"],
                          "H": best["hidden_size"], "T": best["steps"], "latency (s)": f"{best['latency_s']:.4g}",
-                         "trade-off": f"{label} {best[objective]:.4g}" if pd.notna(best.get(objective)) else ""})
+                         "trade-off": f"{label} {best[objective]:.4g}" if pd.notna(best.get(objective)) else "",
+                         "risk": risk_of(best)})
     return pd.DataFrame(rows)
 
 

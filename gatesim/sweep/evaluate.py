@@ -2,10 +2,14 @@
 worker processes (local pool or Dask), keeping traced cell templates between calls."""
 from __future__ import annotations
 
+import os
 import signal
+import threading
+import time
 from typing import Any
 
 from gatesim.cells import CELLS, resolve_factory
+from gatesim.files import running
 from gatesim.pipeline import row
 from gatesim.trace import OpGraph
 
@@ -16,10 +20,20 @@ for _cell in CELLS:
     resolve_factory(_cell)
 
 
-def ignore_interrupts() -> None:
+def ignore_interrupts(parent: int | None = None) -> None:
     """Worker initializer: Ctrl-C is the parent's to handle (it saves what is done and stops
-    the pool); a worker dying mid-task would only print noise."""
+    the pool); a worker dying mid-task would only print noise. A worker whose sweep process
+    `parent` has died (SIGKILL skips every cleanup) exits within a second instead of waiting
+    on a pipe nobody will write to."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="gatesim-parent-watch").start()
+
+
+def _exit_with(parent: int) -> None:
+    while running(parent):
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def evaluate(batch: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:

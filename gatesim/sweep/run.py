@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,11 +75,28 @@ def executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
     # forkserver: workers start from a clean process that has imported gatesim once
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["gatesim.sweep.evaluate"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=ignore_interrupts, initargs=(os.getpid(),))
     try:
         yield pool
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:  # Ctrl-C, SIGTERM: stop now; what is saved is saved, a running batch is redone
+        stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def stop_workers(pool: ProcessPoolExecutor, patience_s: float = 5.0) -> None:
+    """End a local pool now: nothing new starts, running workers are terminated (then killed)
+    and reaped. Workers still being started when the pool is stopped are caught too."""
+    processes = dict(pool._processes or {})  # the pool forgets them on shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + patience_s
+    for process in processes.values():
+        process.terminate()
+    for process in processes.values():
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(1.0)
 
 
 def run_jobs(fn: Callable[[Any], Any], jobs: list, workers: int, scheduler: str | None,
@@ -94,9 +111,14 @@ def run_jobs(fn: Callable[[Any], Any], jobs: list, workers: int, scheduler: str 
         return
     with executor(workers, scheduler) as pool:
         futures = [pool.submit(fn, job) for job in jobs]
+        pending = set(futures)
         try:
-            for future in as_completed(futures):
-                on_result(future.result())
+            while pending:
+                # a short timeout: the main thread wakes to run Python's signal handlers even
+                # when the kernel handed SIGINT/SIGTERM to one of the pool's threads
+                done, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                for future in done:
+                    on_result(future.result())
         except BaseException:
             for f in futures:
                 f.cancel()

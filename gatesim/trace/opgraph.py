@@ -53,6 +53,18 @@ class OpGraph:
         ]
         return sorted(rows, key=lambda r: (order.index(r["kind"]), -r["bits"], r["operand_bits"]))
 
+    def overflow_possible(self) -> list[dict]:
+        """Registers narrower than the values they hold provably need (e.g. --acc-bits below
+        the proven width): some inputs can overflow there. One row per fx node and kind."""
+        rows: dict[tuple, dict] = {}
+        for _, data in self.graph.nodes(data=True):
+            o = data["op"]
+            if o.proven_bits:
+                row = rows.setdefault((data["fx_node"], o.kind), {"fx_node": data["fx_node"], "kind": o.kind,
+                                                                  "register_bits": o.out_bits, "proven_bits": 0})
+                row["proven_bits"] = max(row["proven_bits"], o.proven_bits)
+        return list(rows.values())
+
     def depth(self) -> dict[str, int]:
         """Longest path in compute ops; var x var products and nonlinearities on any path."""
         best: dict[int, tuple[int, int, int]] = {}

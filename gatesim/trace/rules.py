@@ -125,17 +125,23 @@ def _reshape_like(ctx: NodeCtx, value: Val) -> Any:
 # ----------------------------------------------------------------------------- linear layers
 
 
+def _register(t: QType, bits: int | None) -> tuple[QType, int]:
+    """t held in an accumulator register of `bits` (None: as wide as t needs), and the width
+    t provably needs where that register is narrower (overflow possible), else 0."""
+    if bits is None or t.is_float:
+        return t, 0
+    return qt.with_bits(t, bits), (t.bits if t.bits > bits else 0)
+
+
 def _dense(ctx: NodeCtx, x: Val, w: QType, has_bias: bool, b: QType | None, ops: list[Op]) -> Val:
     """x @ W^T (+ b): weight load, one mac per product, one add per bias element."""
     k = x.shape[-1]
     out_features = ctx.out_shape[-1]
     rows = x.numel // k
-    acc = qt.dot(x.qtype, w, k)
-    if ctx.acc_bits is not None:
-        acc = qt.with_bits(acc, ctx.acc_bits)
+    acc, proven = _register(qt.dot(x.qtype, w, k), ctx.acc_bits)
     weights = Val((out_features, k), w, False)
     ops.append(op("load", out_features * k, [weights], w, label="weights"))
-    ops.append(op("mac", rows * out_features * k, [x, weights], acc, reduction=k))
+    ops.append(op("mac", rows * out_features * k, [x, weights], acc, reduction=k, proven_bits=proven))
     out = Val(ctx.out_shape, acc, x.is_var, acc=True)
     if has_bias:
         bias = b if b is not None else FLOAT
@@ -144,11 +150,9 @@ def _dense(ctx: NodeCtx, x: Val, w: QType, has_bias: bool, b: QType | None, ops:
             # so its width does not hang on the values it was initialized with
             bias = qt.union(bias, acc)
         ops.append(op("load", out_features, [Val((out_features,), bias, False)], bias, label="bias"))
-        total = qt.add(acc, bias)
-        if ctx.acc_bits is not None:
-            total = qt.with_bits(total, ctx.acc_bits)
+        total, proven = _register(qt.add(acc, bias), ctx.acc_bits)
         ops.append(op("add", rows * out_features, [out, Val((out_features,), bias, False)], total,
-                      label="bias"))
+                      label="bias", proven_bits=proven))
         out = Val(ctx.out_shape, total, x.is_var, acc=True)
     return out
 
@@ -199,14 +203,13 @@ def matmul(ctx: NodeCtx) -> RuleOut:
     a, b = as_val(ctx.arg(0)), as_val(ctx.arg(1))
     k = a.shape[-1]
     n_out = _numel(ctx.out_shape)
-    acc = qt.dot(a.qtype, b.qtype, k)
-    if ctx.acc_bits is not None and not acc.is_float:
-        acc = qt.with_bits(acc, ctx.acc_bits)
+    acc, proven = _register(qt.dot(a.qtype, b.qtype, k), ctx.acc_bits)
     if a.is_var and b.is_var:
         prod = qt.mul(a.qtype, b.qtype)
-        ops = [op("mul", n_out * k, [a, b], prod), op("add", n_out * (k - 1), [Val((), prod, True)], acc)]
+        ops = [op("mul", n_out * k, [a, b], prod),
+               op("add", n_out * (k - 1), [Val((), prod, True)], acc, proven_bits=proven)]
     else:
-        ops = [op("mac", n_out * k, [a, b], acc, reduction=k)]
+        ops = [op("mac", n_out * k, [a, b], acc, reduction=k, proven_bits=proven)]
     return RuleOut(Val(ctx.out_shape, acc, a.is_var or b.is_var, acc=True), ops)
 
 
@@ -287,15 +290,13 @@ def _binary(kind_of: Callable[[Val, Val], str], combine: Callable[[QType, QType]
         a, b = as_val(ctx.arg(0)), as_val(ctx.arg(1, "other"))
         if swap:
             a, b = b, a
-        t = combine(a.qtype, b.qtype)
         acc = sums and (a.acc or b.acc)
-        if acc and ctx.acc_bits is not None and not t.is_float:
-            t = qt.with_bits(t, ctx.acc_bits)
+        t, proven = _register(combine(a.qtype, b.qtype), ctx.acc_bits if acc else None)
         n = _numel(ctx.out_shape)
         out = Val(ctx.out_shape, t, a.is_var or b.is_var, acc=acc)
         if not out.is_var:
             return RuleOut(out)  # constant folding: computed once, offline
-        return RuleOut(out, [op(kind_of(a, b), n, [a, b], t)])
+        return RuleOut(out, [op(kind_of(a, b), n, [a, b], t, proven_bits=proven)])
 
     return apply
 
