@@ -273,6 +273,11 @@ def default_profile(target: str) -> Path:
     return base / "gatesim" / "profiles" / f"{target}-{platform.node() or 'host'}.json"
 
 
+def default_train_dir() -> Path:
+    """Where `gatesim train` keeps runs by default: the user's cache folder."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatesim" / "train"
+
+
 def with_target_options(command):
     """Add one option per target parameter the target records declare to `command`'s
     signature (typer reads it); their values reach the command in **options."""
@@ -633,12 +638,13 @@ def train(
     batch_size: int = typer.Option(64, "--batch-size", help="Sequences per gradient step.",
                                    callback=_positive("batch-size")),
     lr: float = typer.Option(2e-3, "--lr", help="Adam learning rate."),
-    train_size: int = typer.Option(10_000, "--train-size", help="Training sequences (digits: at most 1,437).",
-                                   callback=_positive("train-size")),
-    test_size: int = typer.Option(1_000, "--test-size", help="Test sequences (digits: at most 360).",
-                                  callback=_positive("test-size")),
-    out: Path = typer.Option(Path("reports/train"), "--out", "-o", help="Folder for the checkpoint (.pt) and its "
-                             "results (.json)."),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help="Training sequences (default: adding "
+                                             "10,000; digits all 1,437, the most it has).",
+                                             callback=_positive("train-size")),
+    test_size: Optional[int] = typer.Option(None, "--test-size", help="Test sequences (default: adding 1,000; "
+                                            "digits all 360, the most it has).", callback=_positive("test-size")),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the checkpoint (.pt) and its results "
+                                       "(.json) (default: ~/.cache/gatesim/train, never the working tree)."),
     retrain: bool = typer.Option(False, "--retrain", help="Train even if --out holds a run with these settings."),
     as_json: bool = JSON,
 ):
@@ -654,6 +660,16 @@ def train(
     bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
     job = bar.add_task(f"training {cell} on {task}", total=None)
+
+    out = out or default_train_dir()
+    from gatesim.errors import GatesimError
+    from gatesim.train.tasks import TASKS
+
+    if task in TASKS:  # sizes the task cannot give, named as the flags that asked (an unknown task: below)
+        try:
+            TASKS[task].sizes(train_size, test_size)
+        except GatesimError as exc:
+            fail("--" + str(exc).replace("_size=", "-size=", 1))
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)

@@ -4,14 +4,15 @@ writes it and the report reads it; neither knows the other."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from gatesim.cells.config import BITS, VARIANT_AXES
 from gatesim.costs.targets import swept_params
 from gatesim.errors import GatesimError
 from gatesim.files import write_atomically
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # What a design point is: the columns that identify it (with its target and parameters).
 DESIGN = ("cell", "input_size", "hidden_size", "steps", "batch", *BITS, *VARIANT_AXES)
@@ -20,6 +21,8 @@ REQUIRED = ("key", "cell", "pair", "gating", "target", "hidden_size", "energy_pj
 
 def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows to a table: what a point is (design, target, parameters), then its figures."""
+    import pandas as pd  # here, not at import: every command imports this module, few need pandas
+
     frame = pd.DataFrame.from_records(rows)
     first = ["key", *DESIGN, "pair", "gating", "target", *swept_params(), "feasible", "error", "energy_pj",
              "latency_s", "step_energy_pj", "step_latency_s"]
@@ -40,6 +43,8 @@ def write_results(frame: pd.DataFrame, out: Path, name: str) -> dict[str, Path]:
 
 def read_results(path: str | Path) -> pd.DataFrame:
     """A results table written by `gatesim sweep` (.parquet or .csv)."""
+    import pandas as pd
+
     path = Path(path)
     if path.is_dir():
         found = sorted(path.glob("*.parquet"))

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rich.console import Console
+from gatesim.terminal import terminal
 from rich.table import Table
 
 
 def print_simulation(r: dict) -> None:
-    console = Console()
+    console = terminal()
     console.print(f"[bold]{r['cell']}[/bold]  I={r['input_size']} H={r['hidden_size']} B={r['batch']} "
                   f"T={r['steps']}  weights {r['weight_bits']} bits, activations {r['act_bits']} bits, "
                   f"seed {r['seed']}")
@@ -61,7 +61,7 @@ def print_simulation(r: dict) -> None:
 
 
 def print_hls4ml_simulation(r: dict) -> None:
-    console = Console()
+    console = terminal()
     console.print(f"[bold]{r['cell']}[/bold] (torch nn.{r['cell'].upper()}) as hls4ml builds it  I={r['input_size']} "
                   f"H={r['hidden_size']} B={r['batch']} T={r['steps']}  {r['precision']}, tables {r['types']['table']}, "
                   f"seed {r['seed']}")
@@ -84,7 +84,7 @@ def registers(o: dict) -> str:
 
 
 def print_estimate(r: dict) -> None:
-    console = Console()
+    console = terminal()
     from gatesim.costs import get
 
     head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
@@ -94,14 +94,14 @@ def print_estimate(r: dict) -> None:
         shown.append("no profile (the cost file's own figures)")
     head += "  " + ", ".join(shown) if shown else ""
     console.print(f"[bold]{head}[/bold]")
-    console.print(f"energy {r['energy_pj']:,.1f} pJ   latency {r['latency_s'] * 1e6:,.3f} us")
+    console.print(f"energy {human_energy(r['energy_pj'])}   latency {human_seconds(r['latency_s'])}")
     print_overflow_possible(console, r.get("overflow_possible") or [])
     ratio = r["add_vs_mul"]
-    table = Table(title="by op kind")
-    for col in ("kind", "energy pJ", "latency us"):
+    table = Table(title="by op kind, one step")
+    for col in ("kind", "energy", "latency"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, v in r["by_kind"].items():
-        table.add_row(kind, f"{v['energy_pj']:,.2f}", f"{v['latency_s'] * 1e6:,.4f}")
+        table.add_row(kind, human_energy(v["energy_pj"]), human_seconds(v["latency_s"]))
     console.print(table)
     res = Table(title="resources" + (f" ({ratio['pair']} ratio beside)" if ratio else ""))
     res.add_column("resource")
@@ -117,6 +117,31 @@ def print_estimate(r: dict) -> None:
     console.print(res)
     if ratio:
         console.print(f"{ratio['pair']}: energy x{fmt_ratio(ratio['energy_pj'])}, latency x{fmt_ratio(ratio['latency_s'])}")
+
+
+SECONDS = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "days"))
+JOULES_PJ = ((1.0, "pJ"), (1e3, "nJ"), (1e6, "µJ"), (1e9, "mJ"), (1e12, "J"), (1e15, "kJ"))
+
+
+def _human(value: Optional[float], units: tuple, none: str) -> str:
+    """value in the largest unit it reaches, 3 significant digits; `none` when there is no figure."""
+    if value is None or value != value or value == 0:
+        return none
+    size, name = units[0]
+    for step, unit in units:
+        if abs(value) >= step:
+            size, name = step, unit
+    return f"{value / size:.3g} {name}"
+
+
+def human_seconds(value: Optional[float]) -> str:
+    """1.5e-7 -> '150 ns', 5e5 -> '5.79 days'; 'n/a' when the model has no time."""
+    return _human(value, SECONDS, "n/a")
+
+
+def human_energy(pj: Optional[float]) -> str:
+    """Picojoules in pJ ... J; 'n/a' where the model has no energy figure (HE targets)."""
+    return _human(pj, JOULES_PJ, "n/a")
 
 
 def fmt_ratio(value: Optional[float]) -> str:
@@ -138,11 +163,11 @@ def print_side_by_side(results: list[dict]) -> None:
     widest_mul = [max((row["bits"] for row in r["per_step_by_bits"] if row["kind"] == "mul"), default=0)
                   for r in results]
     table.add_row("widest mul operand bits", *(str(b or "-") for b in widest_mul))
-    Console().print(table)
+    terminal().print(table)
 
 
 def print_counts(r: dict) -> None:
-    console = Console()
+    console = terminal()
     title = (f"{r['cell']}  I={r['input_size']} H={r['hidden_size']} "
              f"B={r['batch']} T={r['steps']}")
     table = Table(title=title)
@@ -165,7 +190,7 @@ def print_counts(r: dict) -> None:
     print_overflow_possible(console, r.get("overflow_possible") or [])
 
 
-def print_overflow_possible(console: Console, rows: list[dict]) -> None:
+def print_overflow_possible(console, rows: list[dict]) -> None:
     """One warning line when some register is narrower than its values provably need."""
     if rows:
         worst = max(rows, key=lambda row: row["proven_bits"] - row["register_bits"])
@@ -178,7 +203,7 @@ def print_sweep(result, summary: dict) -> None:
     """What a sweep did, its headline add/mul latency ratios and the files it wrote."""
     from gatesim.report.summary import ratio_table
 
-    console = Console()
+    console = terminal()
     console.print(f"{result.points:,} points: {result.computed:,} computed, {result.cached:,} from the cache, "
                   f"{summary['feasible']:,} feasible")
     grid = ratio_table(result.table, "latency")
@@ -194,7 +219,7 @@ def print_sweep(result, summary: dict) -> None:
 
 
 def print_training(r: dict) -> None:
-    console = Console()
+    console = terminal()
     bits = "float" if r["weight_bits"] is None and r["act_bits"] is None else \
         f"weights {r['weight_bits']} bits, activations {r['act_bits']} bits"
     console.print(f"[bold]{r['cell']}[/bold] on {r['task']}  T={r['seq_len']} H={r['hidden_size']}  {bits}  "

@@ -66,6 +66,9 @@ def test_count_table_is_readable():
      "clock_mhz=inf: Input should be a finite number"),
     (["simulate", "module:tests.user_cells:needs_even_hidden", "-i", "3", "-H", "5"],
      "building it with input_size=3, hidden_size=5 failed: ValueError: hidden_size must be even"),
+    (["train", "gru", "--task", "digits", "--train-size", "5000"],
+     "--train-size=5,000: the digits task has 1,437 train sequences"),
+    (["train", "gru", "--task", "digits", "--test-size", "1000"], "--test-size=1,000: the digits task has 360 test"),
     (["simulate", "gru", "-i", "3", "-H", "4", "--weight-scaling", "per_row"],
      "--weight-scaling='per_row': allowed values are per_tensor, per_channel"),
 ])
@@ -86,6 +89,9 @@ SWEEP_HEAD = "schema_version: 1\nname: bad\naxes:\n  cell: [gru]\n"
      "targets.ckks.insecure: 'yes': Input should be a valid boolean"),
     ("big.yaml", SWEEP_HEAD + "  hidden_size: {start: 1, stop: 2000, step: 1}\n  input_size: {start: 1, stop: 60, "
                  "step: 1}\ntargets: {cpu: {}}\n", ["sweep"], "120,000 points, at least"),
+    ("dig.yaml", "schema_version: 1\nname: bad\naxes:\n  cell: [gru]\n  hidden_size: [8]\n  steps: [64]\n"
+                 "targets: {cpu: {}}\naccuracy: {task: digits, test_size: 1000}\n", ["sweep"],
+     "accuracy.test_size=1,000: the digits task has 360 test sequences"),
     ("dup.json", '{"schema_version": 1, "schema_version": 1}', ["estimate", "gru", "-i", "3", "-H", "4", "--profile"],
      "duplicate key 'schema_version'"),
 ])

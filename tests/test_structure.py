@@ -16,7 +16,7 @@ ROOT = PACKAGE.parent
 
 # Lowest first: a module may import from its own layer and the ones below it, never above.
 LAYERS = [
-    {"errors", "files", "ops"},
+    {"errors", "files", "ops", "terminal"},
     {"fixedpoint", "cells"},
     {"trace"},
     {"simulate"},

@@ -3,6 +3,7 @@ Brevitas and from the integer simulator agreeing exactly, checkpoints, and the C
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,16 @@ def test_cli_train_json_contract(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "gru", "--task", "digits", "--seq-len", "9"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "the digits task takes 64" in bad.stderr
+
+
+def test_cli_train_keeps_runs_in_the_user_cache_by_default(tmp_path):
+    """Without --out, a run goes under $XDG_CACHE_HOME/gatesim/train, never into the working tree."""
+    cache, work = tmp_path / "cache", tmp_path / "work"
+    work.mkdir()
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "gru", "--task", "adding", "--seq-len", "4",
+                        "--hidden", "2", "--epochs", "1", "--train-size", "32", "--test-size", "8", "--json"],
+                       capture_output=True, text=True, timeout=600, cwd=work,
+                       env={**os.environ, "XDG_CACHE_HOME": str(cache)})
+    assert r.returncode == 0, r.stderr
+    assert Path(json.loads(r.stdout)["checkpoint"]).parent == cache / "gatesim" / "train"
+    assert not any(work.iterdir())

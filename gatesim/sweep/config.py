@@ -108,8 +108,8 @@ class Accuracy(BaseModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0)
-    train_size: int = Field(10_000, ge=1)
-    test_size: int = Field(1_000, ge=1)
+    train_size: int | None = Field(None, ge=1)  # None: the task's default (adding 10,000; digits all 1,437)
+    test_size: int | None = Field(None, ge=1)  # None: the task's default (adding 1,000; digits all 360)
     out: str | None = None  # checkpoints and results; default <sweep out>/train
 
 
@@ -182,6 +182,10 @@ def _check_accuracy(cfg: SweepConfig, where: str) -> None:
     elif cfg.axes.input_size != [task.input_size]:
         raise GatesimError(f"{where}: axes.input_size: {cfg.axes.input_size} with accuracy task {task.name}, "
                            f"which feeds {task.input_size} feature(s) per step; use [{task.input_size}]")
+    try:
+        task.sizes(cfg.accuracy.train_size, cfg.accuracy.test_size)
+    except GatesimError as exc:
+        raise GatesimError(f"{where}: accuracy.{exc}") from None
     lo, hi = task.seq_lens
     bad = [t for t in cfg.axes.steps if not lo <= t <= hi]
     if bad:

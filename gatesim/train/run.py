@@ -23,15 +23,19 @@ Progress = Callable[[int, int], None]  # (batches done, batches in all)
 
 
 def settings(cell: str, task: str, seq_len: int | None, hidden_size: int, config: CellConfig, epochs: int,
-             seed: int, batch_size: int, lr: float, train_size: int, test_size: int) -> dict[str, Any]:
-    """Everything a training run's result depends on (with gatesim's code: its cache key)."""
+             seed: int, batch_size: int, lr: float, train_size: int | None, test_size: int | None) -> dict[str, Any]:
+    """Everything a training run's result depends on (with gatesim's code: its cache key);
+    sizes left None are the task's defaults."""
     the_task, seq_len = get_task(task, seq_len)
     for name, value in (("hidden_size", hidden_size), ("epochs", epochs), ("batch_size", batch_size),
                         ("train_size", train_size), ("test_size", test_size)):
+        if value is None:
+            continue
         if value < 1:
             raise GatesimError(f"{name}={value}: must be >= 1")
     if not lr > 0:
         raise GatesimError(f"lr={lr}: must be > 0")
+    train_size, test_size = the_task.sizes(train_size, test_size)
     return {"cell": cell, "task": task, "seq_len": seq_len, "input_size": the_task.input_size,
             "hidden_size": hidden_size, "config": config.model_dump(), "epochs": epochs, "seed": seed,
             "batch_size": batch_size, "lr": lr, "train_size": train_size, "test_size": test_size}
@@ -87,14 +91,15 @@ def train_cached(out: str | Path, retrain: bool = False, progress: Progress | No
 
 
 def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, config: CellConfig | None = None,
-          epochs: int = 10, seed: int = 0, batch_size: int = 64, lr: float = 2e-3, train_size: int = 10_000,
-          test_size: int = 1_000, checkpoint: str | Path | None = None,
+          epochs: int = 10, seed: int = 0, batch_size: int = 64, lr: float = 2e-3, train_size: int | None = None,
+          test_size: int | None = None, checkpoint: str | Path | None = None,
           progress: Progress | None = None) -> dict[str, Any]:
     """Train from seed `seed` and report the test metric both ways; the dict `gatesim train
     --json` prints. Writes the weights and this dict to `checkpoint` (a .pt file) if given."""
     config = config or CellConfig()
     s = settings(cell, task, seq_len, hidden_size, config, epochs, seed, batch_size, lr, train_size, test_size)
     the_task, seq_len = get_task(task, seq_len)
+    train_size, test_size = s["train_size"], s["test_size"]
     progress = progress or (lambda done, total: None)
     torch.manual_seed(seed)
     x_train, y_train = the_task.make(train_size, seq_len, seed, "train")

@@ -23,6 +23,21 @@ class Task:
     seq_lens: tuple[int, int]  # allowed range
     default_seq_len: int
     make: Callable[[int, int, int, str], Data]  # (n, seq_len, seed, split) -> (x (n, T, I), y)
+    default_sizes: tuple[int, int] = (10_000, 1_000)  # (train, test) sequences when none are asked for
+    most: tuple[int | None, int | None] = (None, None)  # (train, test) sequences the task has; None: generated
+
+    def sizes(self, train_size: int | None, test_size: int | None) -> tuple[int, int]:
+        """The sizes to use (the task's defaults for None); more than the task has is an error,
+        never a silent cap."""
+        out = []
+        for split, asked, default, most in zip(("train", "test"), (train_size, test_size), self.default_sizes,
+                                              self.most):
+            n = default if asked is None else asked
+            if most is not None and n > most:
+                raise GatesimError(f"{split}_size={n:,}: the {self.name} task has {most:,} {split} sequences; "
+                                   f"ask for at most that (the default takes them all)")
+            out.append(n)
+        return out[0], out[1]
 
     def loss(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.metric == "mse":
@@ -66,8 +81,8 @@ def adding(n: int, seq_len: int, seed: int, split: str = "train") -> Data:
 
 def digits(n: int, seq_len: int, seed: int, split: str = "train") -> Data:
     """scikit-learn's bundled 8x8 digits read pixel by pixel (64 steps, one value in [0, 1]
-    each). A fixed shuffle (seed 0) puts 1,437 images in train and 360 in test; `n` caps the
-    split's size and `seed` orders its rows."""
+    each). A fixed shuffle (seed 0) puts 1,437 images in train and 360 in test (Task.most);
+    `n` takes the first n of the split and `seed` orders its rows."""
     from sklearn.datasets import load_digits
 
     data = load_digits()
@@ -81,7 +96,7 @@ def digits(n: int, seq_len: int, seed: int, split: str = "train") -> Data:
 
 TASKS = {
     "adding": Task("adding", "mse", 2, 1, (2, 10_000), 100, adding),
-    "digits": Task("digits", "accuracy", 1, 10, (64, 64), 64, digits),
+    "digits": Task("digits", "accuracy", 1, 10, (64, 64), 64, digits, (1_437, 360), (1_437, 360)),
 }
 
 

@@ -191,7 +191,7 @@ def ratios(rows: list[dict]) -> list[dict]:
 
 def show(r: dict) -> None:
     """The result as `gatesim validate ckks` prints it without --json."""
-    from rich.console import Console
+    from gatesim.terminal import terminal
     from rich.table import Table
 
     table = Table(title="CKKS model vs TenSEAL, one cell step (polynomial activations)")
@@ -202,4 +202,4 @@ def show(r: dict) -> None:
         table.add_row(row["cell"], str(row["hidden_size"]), str(row["poly_modulus_degree"]), str(row["depth_predicted"]),
                       str(row["depth_measured"]), f"{row['predicted_s']:.3f}", "-" if measured is None else f"{measured:.3f}",
                       "-" if measured is None else f"{row['predicted_s'] / measured:.2f}")
-    Console().print(table)
+    terminal().print(table)

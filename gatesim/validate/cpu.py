@@ -88,10 +88,10 @@ def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, inpu
 
 def show(r: dict) -> None:
     """The result as `gatesim validate cpu` prints it without --json."""
-    from rich.console import Console
+    from gatesim.terminal import terminal
     from rich.table import Table
 
-    console = Console()
+    console = terminal()
     rows = Table(title="CPU model: predicted vs measured seconds per step")
     for col in ("cell", "H", "mode", "predicted us", "measured us", "ratio"):
         rows.add_column(col, justify="left" if col in ("cell", "mode") else "right")

@@ -144,7 +144,7 @@ def validate(profile=None, cells: list[str] | None = None, hidden: list[int] | N
 
 
 def show(result: dict[str, Any]) -> None:
-    from rich.console import Console
+    from gatesim.terminal import terminal
     from rich.table import Table
 
     table = Table(title=f"hls4ml preset vs hls4ml {result['hls4ml']} C simulation: h at every step, in LSB")
@@ -154,7 +154,7 @@ def show(result: dict[str, Any]) -> None:
         table.add_row(r["layer"], r["precision"], str(r["hidden_size"]), f"{r['weight_scale']:g}",
                       f"{r['elements_compared']:,}", f"{r['mismatches']:,}", str(r["max_lsb"]),
                       f"{sum(r['overflows'].values()):,}")
-    console = Console()
+    console = terminal()
     console.print(table)
     console.print("[green]bit-exact on every row[/green]" if result["bit_exact"] else
                   "[red]NOT bit-exact[/red]: see --json first_mismatch per row")

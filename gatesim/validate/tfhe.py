@@ -135,10 +135,10 @@ def ratios(rows: list[dict]) -> list[dict]:
 
 def show(r: dict) -> None:
     """The result as `gatesim validate tfhe` prints it without --json."""
-    from rich.console import Console
+    from gatesim.terminal import terminal
     from rich.table import Table
 
-    console = Console()
+    console = terminal()
     rows = Table(title="TFHE model vs concrete-python, one cell step")
     for col in ("cell", "H", "bits", "rounding", "PBS model", "PBS compiler", "predicted s", "measured s", "ratio",
                 "with compiler's parameters", "output = simulator"):
