@@ -287,6 +287,10 @@ def row(point: dict[str, Any], graphs: dict[tuple, OpGraph] | None = None) -> di
     except GatesimError as exc:
         out.update(feasible=False, error=str(exc))
         return out
+    if est.details.get("infeasible"):  # e.g. a design its FPGA part cannot hold: why, and what it would use
+        out.update(feasible=False, error=est.details["infeasible"])
+        out.update(_flatten(f"{target}_", {k: v for k, v in est.resources.items() if k not in params}))
+        return out
     per_step = est.details.get("per_step", {})
     out.update(energy_pj=est.energy_pj, latency_s=est.latency_s,
                step_energy_pj=per_step.get("energy_pj", est.energy_pj / point["steps"]),

@@ -68,4 +68,35 @@ def read_results(path: str | Path) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise GatesimError(f"{path}: not a gatesim results table: no column {', '.join(missing)}")
+    check_table(frame, path)
     return frame
+
+
+def check_table(frame: pd.DataFrame, path: Path) -> None:
+    """What `gatesim sweep` writes and nothing else: rows, known targets, sizes >= 1, figures
+    that are numbers, and a figure on every feasible row."""
+    import pandas as pd
+
+    from gatesim.costs.targets import TARGETS
+
+    where = f"{path}: not a table gatesim sweep writes"
+    if frame.empty:
+        raise GatesimError(f"{where}: it has no rows")
+    unknown = sorted(set(frame["target"].astype(str)) - set(TARGETS))
+    if unknown:
+        raise GatesimError(f"{where}: target {unknown[0]!r}; targets are {', '.join(TARGETS)}")
+    for column in ("energy_pj", "latency_s", "hidden_size", *(c for c in ("input_size", "steps", "batch")
+                                                              if c in frame)):
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        values = frame[column].dropna()  # a column of infeasible points only is all null: no figures, fine
+        if len(values) and not pd.api.types.is_numeric_dtype(pd.Series(values.tolist())):
+            raise GatesimError(f"{where}: column {column} holds text (e.g. {values.iloc[0]!r}), not numbers")
+    for column in ("hidden_size", *(c for c in ("input_size", "steps", "batch") if c in frame)):
+        bad = frame[column][~(frame[column] >= 1)]
+        if len(bad):
+            raise GatesimError(f"{where}: {column} {bad.iloc[0]!r} in row {bad.index[0]}; sizes are whole numbers >= 1")
+    feasible = frame["feasible"].astype(bool)
+    blank = frame.index[feasible & frame["latency_s"].isna()]
+    if len(blank):
+        raise GatesimError(f"{where}: row {blank[0]} is feasible but has no latency_s")

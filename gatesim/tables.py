@@ -96,6 +96,11 @@ def print_estimate(r: dict) -> None:
     console.print(f"[bold]{head}[/bold]")
     console.print(f"energy {human_energy(r['energy_pj'])}   latency {human_seconds(r['latency_s'])}")
     print_overflow_possible(console, r.get("overflow_possible") or [])
+    if r.get("infeasible"):
+        console.print(f"[bold red]not buildable[/bold red]: {r['infeasible']} (figures are what it would take)")
+    if r.get("static_energy_pj") is not None:
+        console.print(f"energy: static {human_energy(r['static_energy_pj'])}, "
+                      f"dynamic {human_energy(r['dynamic_energy_pj'])}")
     ratio = r["add_vs_mul"]
     table = Table(title="by op kind, one step")
     for col in ("kind", "energy", "latency"):

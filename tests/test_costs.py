@@ -157,3 +157,19 @@ def test_profile_of_another_schema_version_is_refused(tmp_path):
     path.write_text('{"schema_version": 0, "target": "cpu"}')
     with pytest.raises(GatesimError, match="schema_version 0; this gatesim reads version 1"):
         estimate(graph("gru"), "cpu", profile=path)
+
+
+def test_fpga_energy_is_split_and_a_design_its_part_cannot_hold_is_infeasible():
+    """Static and dynamic energy add up to the total; a design beyond its part's LUTs is an
+    infeasible sweep point with its utilisation, not a costed one."""
+    from gatesim.pipeline import estimate_cell, row
+
+    small = estimate_cell("gru", 8, 16, "fpga", config=CellConfig(weight_bits=8, act_bits=8), steps=10)
+    assert small["infeasible"] is None and small["static_energy_pj"] > 0 and small["dynamic_energy_pj"] > 0
+    assert small["static_energy_pj"] + small["dynamic_energy_pj"] == pytest.approx(small["energy_pj"])
+    point = {"cell": "lstm", "input_size": 128, "hidden_size": 512, "steps": 1, "batch": 1, "weight_bits": 8,
+             "act_bits": 8, "gate_bits": None, "acc_bits": None, "inhibit": "signed", "candidate_act": "hardtanh",
+             "theta": 1.0, "target": "fpga", "params": {}}
+    out = row(point)
+    assert out["feasible"] is False and out["error"].startswith("does not fit xcvu9p: lut ")
+    assert out["energy_pj"] is None and out["fpga_utilization_lut"] > 1

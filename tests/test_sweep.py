@@ -318,6 +318,57 @@ def test_interrupted_sweep_resumes_to_the_identical_table(tmp_path, big_referenc
     pd.testing.assert_frame_equal(read_results(out / "small.parquet"), big_reference)
 
 
+def _family(pid: int) -> list:
+    """The process and everything it started (forkserver, workers, resource tracker)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.fixture(scope="module")
+def whole_run_s(tmp_path_factory) -> float:
+    """Seconds the uninterrupted command takes here (start-up included)."""
+    folder = tmp_path_factory.mktemp("timing")
+    start = time.time()
+    assert run_cli("sweep", str(write_config(folder, BIG)), "--out", str(folder / "out"), "--workers", "2",
+                   "--no-report").returncode == 0
+    return time.time() - start
+
+
+@pytest.mark.parametrize("how, after_s", [(signal.SIGKILL, 0.3), (signal.SIGTERM, 0.6), (signal.SIGINT, 0.95),
+                                          (signal.SIGKILL, 0.97)])
+def test_a_sweep_killed_at_any_moment_leaves_nothing_behind_and_resumes(tmp_path, big_reference, whole_run_s, how,
+                                                                        after_s):
+    """Fault injection: SIGKILL, SIGTERM or SIGINT to the sweep process alone (not its group), at
+    a moment a fraction `after_s` of the way through an uninterrupted run (0.9-1.0: while the
+    last batches land and the tables are written). Within 10 s no process it started is left
+    (workers notice a dead parent); no .part file survives; the same command then finishes with
+    the identical table."""
+    import psutil
+
+    path = write_config(tmp_path, BIG)
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "cli.py"), "sweep", str(path), "--out", str(out), "--workers", "2",
+               "--no-report"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(after_s * whole_run_s)
+    family = _family(proc.pid)
+    proc.send_signal(how)
+    proc.communicate(timeout=120)
+    gone, alive = psutil.wait_procs(family, timeout=10)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], alive
+    assert not list(out.glob(".*.part")) and not list(out.glob("*.part"))
+    r = run_cli("sweep", str(path), "--out", str(out), "--workers", "2", "--no-report", "--json")
+    assert r.returncode == 0, r.stderr
+    pd.testing.assert_frame_equal(read_results(out / "small.parquet"), big_reference)
+    assert not list(out.glob(".*.part"))
+
+
 # ----------------------------------------------------------------------------- results files
 
 
@@ -333,6 +384,22 @@ def test_missing_or_corrupt_results_give_clear_errors(tmp_path):
     r = run_cli("report", str(other))
     assert r.returncode == 2 and "other.csv: not a gatesim results table: no column key" in r.stderr
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob("*.md"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.iloc[0:0], "it has no rows"),
+    (lambda t: t.assign(latency_s=float("nan")), "is feasible but has no latency_s"),
+    (lambda t: t.assign(latency_s=t["latency_s"].astype(str)), "column latency_s holds text"),
+    (lambda t: t.assign(target="gpu"), "target 'gpu'; targets are cpu, fpga, ckks, tfhe"),
+    (lambda t: t.assign(hidden_size=-5), "hidden_size -5 in row 0; sizes are whole numbers >= 1"),
+])
+def test_report_refuses_tables_a_sweep_cannot_write_in_one_line(tmp_path, small_run, change, message):
+    _, result = small_run
+    path = tmp_path / "odd.parquet"
+    change(result.table).to_parquet(path)
+    r = run_cli("report", str(path), "--out", str(tmp_path / "report"))
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "report").exists()
 
 
 def test_corrupt_cache_is_a_clear_error(tmp_path):

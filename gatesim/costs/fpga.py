@@ -194,10 +194,16 @@ class FpgaModel:
                      "sequence_cycles": step_cycles + (p.steps - 1) * interval,
                      "clock_mhz": clock_mhz, "part": p.part, "utilization": utilization,
                      "fits": all(u <= 1 for u in utilization.values())}
+        scale = sequence_pj / step_pj if step_pj else p.steps  # the sequence's energy per step's
+        over = {r: u for r, u in utilization.items() if u > 1}
         details = {"steps": p.steps, "reuse_factor": p.reuse_factor,
                    "recurrent_reuse_factor": p.recurrent_reuse_factor or p.reuse_factor,
+                   "static_energy_pj": static_pj * scale, "dynamic_energy_pj": (step_pj - static_pj) * scale,
                    "per_step": {"energy_pj": step_pj, "latency_s": step_s, "static_energy_pj": static_pj,
-                                "cycles": step_cycles}}
+                                "cycles": step_cycles},
+                   # a design the part cannot hold is not built, so not costed as if it were
+                   "infeasible": (f"does not fit {p.part}: " + ", ".join(
+                       f"{r} {u:.0%} of {getattr(part, r).value:,.0f}" for r, u in over.items())) if over else None}
         return Estimate("fpga", sequence_pj, sequence_s, resources, by_kind(rows), rows, details)
 
     @staticmethod
