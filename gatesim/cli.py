@@ -53,12 +53,14 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def run_guarded(fn):
-    """Turn gatesim's input errors into one clear line (full traceback with --debug)."""
+def run_guarded(fn, brevitas: bool = True):
+    """Turn gatesim's input errors into one clear line (full traceback with --debug).
+    `brevitas`: the command will import Brevitas, so import it first with Ctrl-C held back."""
     from gatesim.errors import GatesimError
 
     try:
-        _import_deferring_interrupts()
+        if brevitas:
+            _import_deferring_interrupts()
         return fn()
     except (GatesimError, ValidationError) as exc:
         if state["debug"]:
@@ -244,7 +246,8 @@ def simulate(
             fail(f"{given[0]} applies to --semantics brevitas; under hls4ml every register has --precision's type")
         from gatesim.pipeline import simulate_hls4ml_cell
 
-        result = run_guarded(lambda: simulate_hls4ml_cell(cell, input_size, hidden_size, steps, batch, seed, precision))
+        result = run_guarded(lambda: simulate_hls4ml_cell(cell, input_size, hidden_size, steps, batch, seed, precision),
+                             brevitas=False)
         typer.echo(json.dumps(result)) if as_json else _tables().print_hls4ml_simulation(result)
         return
 
@@ -515,7 +518,7 @@ def _validate_hls4ml(cells, hidden, precisions, as_json: bool, **unused) -> None
             task = bar.add_task("converting and building with hls4ml", total=cases * len(check.SCALES))
             return check.validate(None, cells, hidden, precisions, progress=lambda: bar.advance(task))
 
-    result = run_guarded(go)
+    result = run_guarded(go, brevitas=False)
     if as_json:
         typer.echo(json.dumps(result))
     else:
@@ -613,7 +616,7 @@ def report(
     breakdown, bit-width heatmaps, overflow markers; opens offline) and the markdown summary."""
     from gatesim.report import report as write
 
-    files = run_guarded(lambda: write(results, out, title))
+    files = run_guarded(lambda: write(results, out, title), brevitas=False)
     if as_json:
         typer.echo(json.dumps({k: str(v) for k, v in files.items()}))
         return
