@@ -235,7 +235,9 @@ def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20,
             "batch": batch, "seed": seed, "weight_bits": config.weight_bits,
             "act_bits": config.act_bits, "gate_bits": config.effective_gate_bits,
             "weight_scaling": config.weight_scaling, **result.to_json(),
-            "overflow_possible": graph_at(cell, input_size, hidden_size, batch, config).overflow_possible()}
+            # only a narrowed accumulator can be narrower than its sums: no trace otherwise
+            "overflow_possible": (graph_at(cell, input_size, hidden_size, batch, config).overflow_possible()
+                                  if config.acc_bits is not None else [])}
 
 
 # ----------------------------------------------------------------------------- point -> row
