@@ -114,6 +114,17 @@ def _positive(name: str):
     return check
 
 
+def _positives(name: str):
+    one = _positive(name)
+
+    def check(values: Optional[list[int]]) -> Optional[list[int]]:
+        for value in values or ():
+            one(value)
+        return values
+
+    return check
+
+
 def _seed(value: int) -> int:
     if not 0 <= value < 2**32:
         fail(f"--seed={value}: must be a whole number from 0 to {2**32 - 1} (numpy's and torch's seed range)")
@@ -335,6 +346,11 @@ def estimate(
         users = [t for t, r in TARGETS.items() if name in {o.name for o in r.options}]
         fail(f"--{name.replace('_', '-')} applies to --target {' or '.join(users)}, not {target}")
     params = {k: v for k, v in given.items() if k in own}
+    note = None
+    if "profile" in own and "profile" not in params and TARGETS[target].calibrate:
+        params["profile"], note = _host_profile(target)
+        if params["profile"] is None:
+            del params["profile"]
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
@@ -342,10 +358,42 @@ def estimate(
         return estimate_cell(cell, input_size, hidden_size, target, batch, config, steps=steps, **params)
 
     result = run_guarded(go)
+    spot = _quick_spot_check(target, result.get("profile"))
+    if spot is not None:
+        result["spot_check"] = spot
+        if not spot["agrees"]:
+            note = ((note + "\n") if note else "") + (
+                f"warning: this host disagrees with the profile: {spot['what']} predicted/measured {spot['ratio']:.2f} "
+                f"(outside 1/{spot['tolerance']:.2f}..{spot['tolerance']:.2f}"
+                + (f"; measured on another CPU, {spot['other_cpu']}" if "other_cpu" in spot else "")
+                + f"); `gatesim calibrate {target}` measures this host")
+    if note:
+        result["profile_note"] = note
     if as_json:
         typer.echo(json.dumps(result, default=str))
     else:
         _tables().print_estimate(result)
+
+
+def _host_profile(target: str) -> tuple[Optional[Path], str]:
+    """This host's profile for `target` when --profile is not given (gatesim.calibrate.match)."""
+    from gatesim.calibrate.match import host_profile
+    from gatesim.costs.config import PROFILES_DIR
+
+    return host_profile(target, default_profile(target), sorted(PROFILES_DIR.glob(f"{target}-*.json")))
+
+
+def _quick_spot_check(target: str, profile: Optional[str]) -> Optional[dict]:
+    """The target's spot check of `profile` where it takes under a second (cpu), else None."""
+    record = TARGETS[target]
+    if profile is None or not record.calibrate:
+        return None
+    calibrator = importlib.import_module(record.calibrate)
+    if not getattr(calibrator, "QUICK_SPOT_CHECK", False):
+        return None
+    from gatesim.calibrate.match import spot_check
+
+    return run_guarded(lambda: spot_check(record.calibrate, Path(profile)))
 
 
 def _with_entry(kind: str) -> list[str]:
@@ -378,11 +426,15 @@ def calibrate(
     path = out or default_profile(target)
     with Progress(transient=True) as bar:
         task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS)
-        profile = calibrator.measure(lambda: bar.advance(task), **{k: v for k, v in options.items() if v is not None})
+        profile = run_guarded(lambda: calibrator.measure(lambda: bar.advance(task),
+                                                         **{k: v for k, v in options.items() if v is not None}))
     from gatesim.files import write_text_atomically
 
     write_text_atomically(path, json.dumps(profile, indent=1))
     typer.echo(f"wrote {path}", err=True)  # stderr: validate --json calibrates on the way
+    warning = getattr(calibrator, "noise_warning", lambda _: None)(profile)
+    if warning:
+        typer.echo(warning, err=True)
 
 
 @app.command()
@@ -394,7 +446,8 @@ def validate(
                                               "built-in cell)."),
     hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default "
                                                "cpu: 8 32 128 512, ckks: 4 8 16, tfhe: 4 8 16)."),
-    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager and/or fused (repeatable; default both)."),
+    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager, fused, library and/or int8 "
+                                              "(repeatable; default all four)."),
     bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
     rounding_bits: Optional[list[int]] = typer.Option(
         None, "--rounding-bits", help="tfhe: also compile with every table input rounded to this many bits "
@@ -402,8 +455,8 @@ def validate(
     inhibit: Optional[list[str]] = typer.Option(
         None, "--inhibit", help="tfhe: the add-gated cells' inhibitor, signed and/or unsigned (repeatable; "
                                 "default signed)."),
-    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="cpu: batch rows per step (default 64).",
-                                        callback=_positive("batch")),
+    batch: Optional[list[int]] = typer.Option(None, "--batch", "-B", help="cpu: batch rows per step (repeatable; "
+                                              "default 1 and 64).", callback=_positives("batch")),
     input_size: Optional[int] = typer.Option(None, "--input", "-i", help="cpu: input features I (default 32).",
                                              callback=_positive("input")),
     precisions: Optional[list[str]] = typer.Option(
@@ -414,8 +467,9 @@ def validate(
                                      "calibrate this host and predict with that profile (default on)."),
     as_json: bool = JSON,
 ):
-    """Check a cost model against real execution. cpu: the cells as real PyTorch code (eager: a
-    plain PyTorch loop; fused: torch.compile) vs the predicted time per step. tfhe: one step
+    """Check a cost model against real execution. cpu: the cells run as users run them (eager: a
+    plain PyTorch loop; fused: torch.compile; library: torch's nn.GRU/nn.LSTM over a sequence;
+    int8: ONNX Runtime on the Brevitas export) vs the predicted time per step. tfhe: one step
     compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
     decrypted outputs vs the integer simulator. ckks: one step run with TenSEAL: depth (the
     shortest chain it runs on) and time vs prediction. Predictions are computed exactly as
@@ -461,6 +515,7 @@ def validate(
     # one run per cell, hidden size and mode (cpu) or width (tfhe)
     runs = len(modes or bits or getattr(check, "MODES", None) or getattr(check, "BITS", None) or (None,))
     runs *= len(extra.get("rounding_bits") or (None,)) * len(extra.get("inhibit") or (None,))
+    runs *= len(extra.get("batch") or getattr(check, "BATCHES", (None,)))
     if profile is not None:
         try:
             path = Path(resolve_profile(profile))

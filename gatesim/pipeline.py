@@ -9,6 +9,7 @@ from typing import Any, Callable
 from gatesim.cells import CELLS, CellConfig, build_cell, gating_of, pair_of, spec_of, variant_axes_of
 from gatesim.cells.config import BITS, VARIANT_AXES
 from gatesim.costs import Estimate
+from gatesim.costs.cpu import torch_layer_name
 from gatesim.costs.targets import Target, get
 from gatesim.errors import GatesimError
 from gatesim.ops import KINDS
@@ -157,7 +158,11 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
            "overflow_possible": graph.overflow_possible(), "add_vs_mul": None}
     spec = spec_of(cell)
     if spec:
-        _, other = estimate(spec.twin, input_size, hidden_size, target, batch, config, **params)
+        try:
+            _, other = estimate(spec.twin, input_size, hidden_size, target, batch, config, **params)
+        except GatesimError as exc:  # e.g. an execution only one side has (torch's nn.GRU)
+            out["add_vs_mul_unavailable"] = f"{spec.twin}: {exc}"
+            return out
         add, mul = (result, other) if spec.gating == "add" else (other, result)
         names = (cell, spec.twin) if spec.gating == "add" else (spec.twin, cell)
         out["add_vs_mul"] = add_vs_mul(add, mul, "/".join(names))
@@ -165,14 +170,14 @@ def estimate_cell(cell: str, input_size: int, hidden_size: int, target: str = "c
 
 
 SEMANTICS = ("brevitas", "hls4ml")  # fixed-point presets: what Brevitas computes; what hls4ml builds
-TORCH_LAYERS = tuple(sorted(name for name, spec in CELLS.items() if spec.gating == "mul"))  # torch has these
+TORCH_LAYERS = tuple(sorted(name for name in CELLS if torch_layer_name(name)))  # torch has these
 
 
 def torch_layer(cell: str) -> type:
     """torch's own layer for a built-in multiply-gated cell (nn.GRU, nn.LSTM): what hls4ml converts."""
     import torch
 
-    layer = getattr(torch.nn, cell.upper(), None) if cell in TORCH_LAYERS else None
+    layer = getattr(torch.nn, torch_layer_name(cell), None) if cell in TORCH_LAYERS else None
     if layer is None:
         raise GatesimError(f"cell {cell!r}: hls4ml converts torch's recurrent layers: allowed values are "
                            f"{', '.join(TORCH_LAYERS)}")

@@ -90,10 +90,14 @@ def print_estimate(r: dict) -> None:
     head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
     params = get(r["target"]).sweep_params
     shown = [f"{k.replace('_', ' ')} {r[k]}" for k in params if r.get(k) is not None]
-    if "profile" in params and r.get("profile") is None:
+    if "profile" in params and r.get("profile") is None and not r.get("profile_note"):
         shown.append("no profile (the cost file's own figures)")
     head += "  " + ", ".join(shown) if shown else ""
     console.print(f"[bold]{head}[/bold]")
+    if r.get("execution"):
+        console.print(f"execution modelled: {r['execution']}")
+    if r.get("profile_note"):
+        console.print(r["profile_note"])
     console.print(f"energy {human_energy(r['energy_pj'])}   latency {human_seconds(r['latency_s'])}")
     print_overflow_possible(console, r.get("overflow_possible") or [])
     if r.get("infeasible"):
@@ -122,6 +126,8 @@ def print_estimate(r: dict) -> None:
     console.print(res)
     if ratio:
         console.print(f"{ratio['pair']}: energy x{fmt_ratio(ratio['energy_pj'])}, latency x{fmt_ratio(ratio['latency_s'])}")
+    elif r.get("add_vs_mul_unavailable"):
+        console.print(f"no add/mul ratio: the twin {r['add_vs_mul_unavailable']}")
 
 
 SECONDS = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "days"))

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from gatesim.costs.config import PROFILES_DIR
 from gatesim.costs.cpu import load_profile
 
 runner = CliRunner()
@@ -63,17 +64,56 @@ def test_calibrate_writes_a_profile_the_model_applies(profile):
 
 
 def test_validate_reports_predicted_vs_measured(profile):
-    r = run("validate", "cpu", "--profile", str(profile), "--cell", "gru", "--cell", "add_gru",
-            "-H", "8", "--mode", "eager", "--mode", "fused", "--json")
+    r = run("validate", "cpu", "--profile", str(profile), "--cell", "gru", "--cell", "add_gru", "-H", "8", "-B", "1",
+            "--mode", "eager", "--mode", "library", "--mode", "int8", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    assert len(out["rows"]) == 4
+    # library: torch has nn.GRU, and nothing for the add-gated cell
+    assert sorted((row["cell"], row["mode"]) for row in out["rows"]) == [
+        ("add_gru", "eager"), ("add_gru", "int8"), ("gru", "eager"), ("gru", "int8"), ("gru", "library")]
     for row in out["rows"]:
-        assert {"cell", "hidden_size", "mode", "predicted_s", "measured_s", "ratio"} <= row.keys()
+        assert {"cell", "hidden_size", "mode", "batch", "predicted_s", "measured_s", "ratio"} <= row.keys()
+        assert row["batch"] == 1 and row["hidden_size"] == 8
         assert row["ratio"] == pytest.approx(row["predicted_s"] / row["measured_s"])
-    assert {p["mode"] for p in out["add_vs_mul"]} == {"eager", "fused"}
-    assert all({"pair", "hidden_size", "mode", "predicted_ratio", "measured_ratio"} <= p.keys()
+    assert {p["mode"] for p in out["add_vs_mul"]} == {"eager", "int8"}
+    assert all({"pair", "hidden_size", "batch", "mode", "predicted_ratio", "measured_ratio"} <= p.keys()
                for p in out["add_vs_mul"])
+    (fastest,) = out["fastest"]  # each side's fastest execution, named
+    index = {(row["cell"], row["mode"]): row for row in out["rows"]}
+    add_mode, mul_mode = fastest["measured_modes"].split("/")
+    assert fastest["measured_ratio"] == pytest.approx(
+        index["add_gru", add_mode]["measured_s"] / index["gru", mul_mode]["measured_s"])
+    assert index["add_gru", add_mode]["measured_s"] == min(v["measured_s"] for (c, _), v in index.items() if c == "add_gru")
+
+
+def test_estimate_names_the_execution_and_refuses_one_that_does_not_exist(profile):
+    r = run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(profile), "--mode", "library", "--float",
+            "--steps", "100", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["mode"] == "library" and "nn.GRU" in out["execution"]
+    assert out["add_vs_mul"] is None and "no whole-sequence layer" in out["add_vs_mul_unavailable"]
+    # the sequence's call is paid once: 100 steps cost less than 100 single-step sequences
+    one = json.loads(run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(profile), "--mode", "library",
+                         "--float", "--json").stdout)
+    assert out["latency_s"] < 100 * one["latency_s"]
+    for args, message in [
+        (["add_gru", "--mode", "library", "--float"], "torch has no whole-sequence layer for 'add_gru'"),
+        (["gru", "--mode", "library"], "compute in float32; estimate the cell unquantized (--float)"),
+        (["gru", "--mode", "int8", "--float"], "the int8 engine takes weights and activations of 8 bits or fewer"),
+    ]:
+        r = run("estimate", *args[:1], "-i", "4", "-H", "8", "--profile", str(profile), *args[1:])
+        assert r.exit_code == 2 and message in r.stderr, r.output
+
+
+def test_library_and_int8_need_a_profile_that_measured_them(tmp_path):
+    old = json.loads((PROFILES_DIR / "cpu-vm.json").read_text())
+    for key in ("library", "onnxruntime"):
+        old.pop(key, None)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    r = run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(path), "--mode", "int8")
+    assert r.exit_code == 2 and "cpu mode int8: the cost file has no figures" in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [

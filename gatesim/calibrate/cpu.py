@@ -1,12 +1,13 @@
 """Measure this host for the CPU cost model: eager call overhead per call kind, per-element
-time per op kind and dtype, matmul throughput, a compiled kernel's launch overhead and
-memory bandwidth. Micro-benchmarks with torch on one thread; each figure is the best of
-several repeats (the least disturbed run on a shared machine)."""
+time per op kind and dtype, matmul throughput, a compiled kernel's launch overhead, memory
+bandwidth, torch's whole-sequence recurrent layers (mode library) and ONNX Runtime's int8
+engine (mode int8). Micro-benchmarks on one thread; each figure is the median of repeated
+runs with outliers dropped (gatesim.calibrate.timing), and a constant the timings cannot
+resolve stops the calibration with its name instead of being written as a floor value."""
 from __future__ import annotations
 
 import datetime
 import platform
-import time
 from typing import Callable
 
 import numpy as np
@@ -15,6 +16,8 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
+from gatesim.calibrate.match import host_cpu
+from gatesim.calibrate.timing import Noise
 from gatesim.costs.config import SCHEMA_VERSION
 from gatesim.simulate.exact import int8_gemm_available
 
@@ -23,17 +26,12 @@ SMALL, LARGE = 4096, 65536  # elements: the slope between them is the per-elemen
 MATMUL = (64, 512, 1536)  # rows, reduction, outputs: a GRU step at H=512, batch 64
 
 
-def best_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 5, warmup: int = 10) -> float:
-    """Per-call seconds: the best of `repeats` timings of `inner` calls, after `warmup` calls."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        best = min(best, (time.perf_counter() - start) / inner)
-    return best
+NOISE = Noise()  # the spreads of this calibration's timings (reset by measure)
+
+
+def best_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> float:
+    """Per-call seconds: the median of `repeats` timings of `inner` calls, outliers dropped."""
+    return NOISE.time(fn, inner, repeats, warmup)
 
 
 def _operands(n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -69,9 +67,9 @@ def element_seconds(progress: Callable[[], None]) -> dict[str, dict[str, float]]
         for name, dtype in DTYPES.items():
             fn = _elementwise(kind, dtype)
             small, large = _operands(SMALL, dtype), _operands(LARGE, dtype)
-            t_small = best_seconds(lambda: fn(*small))
-            t_large = best_seconds(lambda: fn(*large), inner=50)
-            out[kind][name] = max(t_large - t_small, 1e-15) / (LARGE - SMALL)
+            slope = NOISE.difference(f"element_s.eager.{kind}.{name}", lambda: fn(*large), lambda: fn(*small),
+                                     (50, 200))
+            out[kind][name] = slope / (LARGE - SMALL)
             progress()
     return out
 
@@ -100,16 +98,16 @@ def strided_seconds() -> float:
     over the same call on a contiguous tensor of the same size."""
     whole = torch.randn(64, 32)
     view, contiguous = whole.chunk(4, -1)[1], torch.randn(64, 8)
-    extra = [best_seconds(lambda: fn(view), inner=2000) - best_seconds(lambda: fn(contiguous), inner=2000)
+    extra = [NOISE.difference("strided_s", lambda: fn(view), lambda: fn(contiguous), (2000, 2000), may_be_zero=True)
              for fn in (torch.sigmoid, torch.relu, lambda t: t * t)]
-    return max(sum(extra) / len(extra), 1e-9)
+    return sum(extra) / len(extra)
 
 
 def step_call_seconds() -> float:
     """Calling a traced cell's forward itself (an fx GraphModule), beyond the ops inside."""
     gm = torch.fx.symbolic_trace(_AddModule())
     a, b = torch.randn(1, 8), torch.randn(1, 8)
-    return max(best_seconds(lambda: gm(a, b), inner=2000) - best_seconds(lambda: a + b, inner=2000), 1e-9)
+    return NOISE.difference("step_s", lambda: gm(a, b), lambda: a + b, (2000, 2000), may_be_zero=True)
 
 
 class _AddModule(nn.Module):
@@ -136,6 +134,15 @@ def mac_seconds(progress: Callable[[], None]) -> dict[str, float]:
     return out
 
 
+def gemv_seconds() -> dict[str, float]:
+    """Seconds per MAC of a one-row product (a step at batch 1): matrix-vector work reads
+    every weight once per row and runs far below the GEMM rate; per dtype as mac_seconds."""
+    k, n = MATMUL[1:]
+    x, w = torch.randn(1, k), torch.randn(n, k)
+    f32 = best_seconds(lambda: F.linear(x, w), inner=200) / (k * n)
+    return {"float32": f32, "int16": f32, "int32": f32}
+
+
 class _OneLinear(nn.Module):
     def __init__(self, layers: int):
         super().__init__()
@@ -152,10 +159,12 @@ def fused_seconds() -> dict[str, float]:
     a = torch.randn(4, 8)
     bare = torch.compile(lambda x: torch.relu(x * x + x), dynamic=False)
     one, two = (torch.compile(_OneLinear(n).eval(), dynamic=False) for n in (1, 2))
-    t_bare, t_one, t_two = (best_seconds(lambda f=f: f(a), inner=1000) for f in (bare, one, two))
-    extern = max(t_two - t_one, 1e-9)
-    return {"fused_launch_s": t_bare, "fused_extern_s": extern,
-            "fused_module_s": max(t_one - t_bare - extern, 1e-9)}
+    extern = NOISE.difference("fused_extern_s", lambda: two(a), lambda: one(a), (1000, 1000))
+    # two calls of one less (two + bare) leaves the module's own guards once
+    module = NOISE.difference("fused_module_s", lambda: (one(a), one(a)), lambda: (two(a), bare(a)), (500, 500),
+                              may_be_zero=True)
+    return {"fused_launch_s": best_seconds(lambda: bare(a), inner=1000), "fused_extern_s": extern,
+            "fused_module_s": module}
 
 
 def fused_element_seconds() -> dict[str, dict[str, float]]:
@@ -165,8 +174,9 @@ def fused_element_seconds() -> dict[str, dict[str, float]]:
     for kind, fn in (("add", lambda x: x + x * 0.5), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)):
         compiled = torch.compile(fn, dynamic=False)
         small, large = torch.randn(SMALL), torch.randn(LARGE)
-        slope = (best_seconds(lambda: compiled(large), inner=50) - best_seconds(lambda: compiled(small))) / (LARGE - SMALL)
-        out[kind] = {"float32": max(slope, 1e-15)}
+        slope = NOISE.difference(f"element_s.fused.{kind}.float32", lambda: compiled(large), lambda: compiled(small),
+                                 (50, 200)) / (LARGE - SMALL)
+        out[kind] = {"float32": slope}
     for kind in ("mul", "mul_const", "relu", "max", "requant"):
         out[kind] = dict(out["add"])
     return out
@@ -180,11 +190,105 @@ def memory_bytes_per_s() -> float:
     return 2 * src.nbytes / seconds
 
 
-STEPS = 9 * 4 + 12 + 2 + 2  # progress units: element kinds x dtypes, call kinds, macs, the rest
+def library_seconds(progress: Callable[[], None], mac_s: dict[str, float]) -> dict[str, dict[str, float]]:
+    """torch's whole-sequence layers (nn.LSTM, nn.GRU), per layer class: a call's own
+    overhead and a step's (a tiny layer over 1 and 64 steps); the speed of the layer's own
+    products against torch's GEMM (`mac_s`; oneDNN's LSTM runs its own): two 64 x 64 layers
+    that differ only in input width; and the pointwise work per hidden unit and batch row of
+    a step: what is left of the narrower one's step."""
+    from gatesim.cells import CELLS
+    from gatesim.costs.cpu import torch_layer_name
+
+    out = {}
+    rows, hidden, narrow, wide, steps = 64, 64, 8, 520, 16
+    for name in sorted(filter(None, map(torch_layer_name, CELLS))):
+        tiny = getattr(nn, name)(8, 8)
+        one, many = torch.randn(1, 1, 8), torch.randn(64, 1, 8)
+        step = NOISE.difference(f"library.{name}.step_s", lambda: tiny(many), lambda: tiny(one), (20, 200),
+                                may_be_zero=True) / 63
+        call = NOISE.positive(f"library.{name}.call_s", best_seconds(lambda: tiny(one), inner=200) - step, step)
+        small, large = getattr(nn, name)(narrow, hidden), getattr(nn, name)(wide, hidden)
+        gates = small.weight_hh_l0.shape[0] // hidden
+        x_small, x_large = torch.randn(steps, rows, narrow), torch.randn(steps, rows, wide)
+        extra = NOISE.difference(f"library.{name}.mac_scale", lambda: large(x_large), lambda: small(x_small), (5, 10))
+        scale = extra / (steps * rows * gates * hidden * (wide - narrow) * mac_s["float32"])
+        first = torch.randn(1, rows, narrow)
+        per_step = NOISE.difference(f"library.{name}.unit_s", lambda: small(x_small), lambda: small(first),
+                                    (10, 100)) / (steps - 1)
+        products = rows * gates * hidden * (narrow + hidden) * mac_s["float32"] * scale
+        pointwise = NOISE.positive(f"library.{name}.unit_s", per_step - step - products, per_step)
+        out[name] = {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": pointwise / (rows * hidden)}
+        progress()
+    return out
+
+
+def _onnx_session(nodes, inputs, outputs, initializers=()):
+    """An ONNX Runtime session on one thread over a graph built from `nodes`."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    graph = helper.make_graph(nodes, "probe", inputs, outputs, list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = min(model.ir_version, onnx.IR_VERSION)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _add_chain(length: int, width: int):
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Add", [f"v{i}", "x"], [f"v{i + 1}"]) for i in range(length)]
+    io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, width]) for n in ("v0", "x", f"v{length}")]
+    session = _onnx_session(nodes, io[:2], io[2:])
+    feeds = {"v0": np.ones((1, width), np.float32), "x": np.ones((1, width), np.float32)}
+    return lambda: session.run(None, feeds)
+
+
+def _int_matmul(signed_rows: bool, rows: int = MATMUL[0]):
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = MATMUL[1:]
+    kind = TensorProto.INT8 if signed_rows else TensorProto.UINT8
+    weights = numpy_helper.from_array(np.random.default_rng(0).integers(-128, 128, (k, n), dtype=np.int8), "w")
+    node = helper.make_node("MatMulInteger", ["a", "w"], ["y"])
+    session = _onnx_session([node], [helper.make_tensor_value_info("a", kind, [rows, k])],
+                            [helper.make_tensor_value_info("y", TensorProto.INT32, [rows, n])], [weights])
+    a = np.random.default_rng(1).integers(-128 if signed_rows else 0, 128, (rows, k)).astype(
+        np.int8 if signed_rows else np.uint8)
+    return lambda: session.run(None, {"a": a})
+
+
+def onnxruntime_seconds(progress: Callable[[], None]) -> dict:
+    """ONNX Runtime on one thread (the int8 mode's engine): a session run's own overhead,
+    each node's, the per-element time of elementwise nodes, and the int8 GEMM per MAC with
+    unsigned and with signed activations (MLAS' u8s8 and s8s8 kernels differ)."""
+    short, long = _add_chain(1, 8), _add_chain(33, 8)
+    node = NOISE.difference("onnxruntime.node_s", long, short, (200, 500)) / 32
+    one = best_seconds(short, inner=500)
+    progress()
+    element = NOISE.difference("onnxruntime.element_s", _add_chain(8, LARGE), _add_chain(8, SMALL),
+                               (20, 100)) / (8 * (LARGE - SMALL))
+    progress()
+    rows, k, n = MATMUL
+    mac = {("s8s8" if signed else "u8s8"): best_seconds(_int_matmul(signed), inner=10) / (rows * k * n)
+           for signed in (False, True)}
+    gemv = {("s8s8" if signed else "u8s8"): best_seconds(_int_matmul(signed, 1), inner=200) / (k * n)
+            for signed in (False, True)}
+    progress()
+    return {"run_s": NOISE.positive("onnxruntime.run_s", one - node, one), "node_s": node, "element_s": element,
+            "mac_s": mac, "gemv_mac_s": gemv}
+
+
+STEPS = 9 * 4 + 12 + 2 + 2 + 2 + 3  # progress units: element kinds x dtypes, call kinds, macs, the rest
 
 
 def measure(progress: Callable[[], None] = lambda: None) -> dict:
-    """The whole profile (schema of gatesim.costs.cpu.CpuProfile)."""
+    """The whole profile (schema of gatesim.costs.cpu.CpuProfile); `spread` records how noisy
+    the timings were (`noise_warning` says when that is too noisy to trust)."""
+    global NOISE
+    NOISE = Noise()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -193,7 +297,7 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
                 "schema_version": SCHEMA_VERSION,
                 "target": "cpu",
                 "host": {"machine": platform.machine(), "processor": platform.processor() or platform.node(),
-                         "python": platform.python_version(), "torch": torch.__version__,
+                         "cpu": host_cpu(), "python": platform.python_version(), "torch": torch.__version__,
                          "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                          "threads": 1},
                 "dispatch_s": dispatch_seconds(progress),
@@ -206,6 +310,37 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
             progress()
             profile["memory_bytes_per_s"] = memory_bytes_per_s()
             progress()
+            profile["gemv_mac_s"] = gemv_seconds()
+            profile["library"] = library_seconds(progress, profile["mac_s"])
+            profile["onnxruntime"] = onnxruntime_seconds(progress)
     finally:
         torch.set_num_threads(threads)
+    profile["spread"] = NOISE.summary()
     return profile
+
+
+def noise_warning(profile: dict) -> str | None:
+    return Noise.warning_for(profile.get("spread", {}))
+
+
+QUICK_SPOT_CHECK = True  # under a second: `estimate` runs it too
+
+
+def spot_check(profile: dict) -> dict:
+    """Two of the profile's constants measured again (an eager call's overhead, a float32
+    GEMM's time per MAC): the one that disagrees more is reported."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            a, b = torch.randn(1, 8), torch.randn(1, 8)
+            rows, k, n = MATMUL
+            x, w = torch.randn(rows, k), torch.randn(n, k)
+            found = [("seconds per eager add call", best_seconds(lambda: a + b, inner=2000),
+                      profile["dispatch_s"]["add"]),
+                     ("seconds per float32 GEMM MAC", best_seconds(lambda: F.linear(x, w), inner=10) / (rows * k * n),
+                      profile["mac_s"]["float32"])]
+    finally:
+        torch.set_num_threads(threads)
+    what, measured, predicted = max(found, key=lambda f: abs(np.log(f[2] / f[1])))
+    return {"what": what, "measured": measured, "predicted": predicted}

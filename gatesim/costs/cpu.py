@@ -1,14 +1,22 @@
-"""CPU cost model: energy per op by kind and width plus memory traffic; latency in two modes.
+"""CPU cost model: energy per op by kind and width plus memory traffic; latency in four modes,
+one per execution a user really runs.
 
-eager  one framework call per computing node (a PyTorch loop): calls x dispatch overhead +
-       the arithmetic of every op at its per-element cost.
-fused  one call per step (a compiled kernel): launch overhead + the same arithmetic at fused
-       throughput, with weights streamed from memory when they do not fit the cache.
-Per-element times come from SIMD theory (gatesim/costs/data/cpu.yaml) unless a profile
-measured by `gatesim calibrate cpu` is given.
+eager    one framework call per computing node (a PyTorch loop): calls x dispatch overhead +
+         the arithmetic of every op at its per-element cost.
+fused    one call per step (a compiled kernel): launch overhead + the same arithmetic at fused
+         throughput, with weights streamed from memory when they do not fit the cache.
+library  torch's whole-sequence layer (nn.LSTM, nn.GRU; float32; the multiply-gated cells
+         only, the add-gated ones have none): one call per sequence + a per-step overhead +
+         the matmuls at the layer's own rate + its pointwise work per hidden unit.
+int8     ONNX Runtime on the cell exported from Brevitas (QCDQ), one session run per step:
+         run overhead + per node + int8 GEMMs at MLAS' rate for their operand types (unsigned
+         activations take the fast u8s8 kernel, signed ones s8s8) + elementwise work.
+Per-element times of eager and fused come from SIMD theory (gatesim/costs/data/cpu.yaml)
+unless a profile measured by `gatesim calibrate cpu` is given; library and int8 need one.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Literal
 
@@ -17,6 +25,7 @@ from pydantic import Field
 from gatesim.costs.base import Estimate, by_kind, per_kind, price_of
 from gatesim.costs.config import ProfilePath, Sourced, Strict, load, load_file, parameters
 from gatesim.costs.targets import PROFILE_OPTION, Option, Target, register
+from gatesim.errors import GatesimError
 from gatesim.ops import ADDITIONS, COMPARES, MEMORY, PRODUCTS, RESCALES, TABLES, WEIGHTED_SUMS, Op
 
 if TYPE_CHECKING:
@@ -69,6 +78,27 @@ class CpuCosts(Strict):
 PerDtype = dict[Literal["int8", "int16", "int32", "float32"], float]
 
 
+class LibraryFigures(Strict):
+    """One torch whole-sequence layer: its call's overhead, each step's, and the pointwise
+    work per hidden unit and batch row of a step."""
+
+    call_s: float = Field(gt=0)
+    step_s: float = Field(ge=0)
+    mac_scale: float = Field(gt=0)  # the layer's products' time over torch's GEMM (oneDNN's LSTM runs its own)
+    unit_s: float = Field(gt=0)
+
+
+class OnnxRuntimeFigures(Strict):
+    """ONNX Runtime on one thread: a session run, a node, an element of elementwise work and
+    an int8 GEMM MAC with unsigned (u8s8) and signed (s8s8) activations."""
+
+    run_s: float = Field(gt=0)
+    node_s: float = Field(gt=0)
+    element_s: float = Field(gt=0)
+    mac_s: dict[Literal["u8s8", "s8s8"], float]  # at GEMM_ROWS rows
+    gemv_mac_s: dict[Literal["u8s8", "s8s8"], float]  # at one row
+
+
 class CpuProfile(Strict):
     """Latency figures measured on one host by `gatesim calibrate cpu`."""
 
@@ -76,20 +106,67 @@ class CpuProfile(Strict):
     target: Literal["cpu"]
     host: dict[str, Any]
     dispatch_s: dict[str, float]
-    strided_s: float = Field(gt=0)
-    step_s: float = Field(gt=0)
-    fused_module_s: float = Field(gt=0)
+    strided_s: float = Field(ge=0)
+    step_s: float = Field(ge=0)
+    fused_module_s: float = Field(ge=0)
     fused_extern_s: float = Field(gt=0)
     fused_launch_s: float = Field(gt=0)
     memory_bytes_per_s: float = Field(gt=0)
-    mac_s: PerDtype
+    mac_s: PerDtype  # a product of GEMM_ROWS rows
+    gemv_mac_s: PerDtype = Field(default_factory=dict)  # a product of one row (batch 1)
     element_s: dict[Literal["eager", "fused"], dict[str, PerDtype]]
+    library: dict[str, LibraryFigures] = Field(default_factory=dict)  # torch layer class -> figures
+    onnxruntime: OnnxRuntimeFigures | None = None
+    spread: dict[str, float] = Field(default_factory=dict)  # how noisy the timings were
+
+
+MODES = ("eager", "fused", "library", "int8")
+GEMM_ROWS = 64  # rows of the product calibration times per MAC (gatesim.calibrate.cpu.MATMUL)
+
+
+def by_rows(gemm: float, gemv: float | None, rows: int) -> float:
+    """Seconds per MAC of a product of `rows` rows: log-linear between the one-row figure
+    (matrix-vector work, bound by reading the weights) and the GEMM figure, which holds from
+    GEMM_ROWS rows on."""
+    if gemv is None or rows >= GEMM_ROWS:
+        return gemm
+    share = math.log(max(rows, 1)) / math.log(GEMM_ROWS)
+    return math.exp(math.log(gemv) + (math.log(gemm) - math.log(gemv)) * share)
 
 
 class CpuParams(Strict):
-    mode: Literal["eager", "fused"] = "eager"
+    mode: Literal["eager", "fused", "library", "int8"] = "eager"
     profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
+    layer: str | None = None  # derived (library): torch's layer computing the cell
+    engine: dict[str, Any] | None = None  # derived (int8): the ONNX Runtime graph (gatesim.costs.ort_graph)
+
+
+def torch_layer_name(cell: Any) -> str | None:
+    """torch.nn's whole-sequence layer computing a built-in cell: the multiply-gated cells,
+    which torch names in capitals (GRU, LSTM); the add-gated cells have none."""
+    from gatesim.cells import CELLS
+
+    if isinstance(cell, str) and cell in CELLS and CELLS[cell].gating == "mul":
+        return cell.upper()
+    return None
+
+
+def execution_params(cell: Any, input_size: int, hidden_size: int, config: Any, params: dict[str, Any]) -> dict:
+    """What the mode's execution takes from the design: library, torch's layer for the cell;
+    int8, the graph ONNX Runtime runs for it."""
+    p = parameters(CpuParams, "cpu", params)
+    if p.mode == "library" and p.layer is None:
+        layer = torch_layer_name(cell)
+        if layer is None:
+            raise GatesimError(f"cpu mode library: torch has no whole-sequence layer for {cell!r} (it has nn.GRU "
+                               "and nn.LSTM, for the multiply-gated cells); cost it with mode eager or fused")
+        return {"layer": layer}
+    if p.mode == "int8" and p.engine is None:
+        from gatesim.costs.ort_graph import engine_graph
+
+        return {"engine": engine_graph(cell, config)}
+    return {}
 
 
 def load_profile(path) -> CpuProfile:
@@ -107,8 +184,8 @@ def dtype_of(op: Op) -> str:
 class Timing:
     """Seconds per element / per MAC, from a profile or from SIMD theory."""
 
-    def __init__(self, costs: CpuCosts, profile: CpuProfile | None, mode: str):
-        self.lat, self.profile, self.mode = costs.latency, profile, mode
+    def __init__(self, costs: CpuCosts, profile: CpuProfile | None, mode: str, rows: int = GEMM_ROWS):
+        self.lat, self.profile, self.mode, self.rows = costs.latency, profile, mode, rows
         ops = self.lat.vector_ops_per_cycle
         self.rates = {dtype: per_kind((PRODUCTS, ops.mul), (COMPARES, ops.max), (ADDITIONS | RESCALES, ops.add),
                                       (TABLES, ops.function if dtype == "float32" else ops.table))
@@ -126,9 +203,11 @@ class Timing:
         passes = 2 if kind in RESCALES else 1  # shift-and-round, then clip
         return passes / (self.lat.clock_hz.value * self._lanes(dtype) * rate)
 
-    def per_mac(self, dtype: str) -> float:
+    def per_mac(self, dtype: str, rows: int | None = None) -> float:
+        """Seconds per MAC of a product of `rows` rows (default: the batch)."""
         if self.profile is not None and dtype in self.profile.mac_s:
-            return self.profile.mac_s[dtype]
+            return by_rows(self.profile.mac_s[dtype], self.profile.gemv_mac_s.get(dtype),
+                           self.rows if rows is None else rows)
         per_lane = self.lat.int8_macs_per_lane_per_op.value if dtype == "int8" else 1.0
         lanes = self._lanes("int32" if dtype == "int8" else dtype)
         return 1 / (self.lat.clock_hz.value * lanes * per_lane * self.lat.vector_ops_per_cycle.mul.value)
@@ -205,12 +284,56 @@ PRICES: dict[str, Price] = per_kind(
 )
 
 
+def _needs_profile(profile: CpuProfile | None, mode: str, figures: Any) -> Any:
+    if figures is None:
+        raise GatesimError(f"cpu mode {mode}: the cost file has no figures for this execution; give a profile "
+                           f"that measured it (`gatesim calibrate cpu` writes one; --profile PATH)")
+    return figures
+
+
+def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows: list[dict]) -> tuple[float, float]:
+    """(call seconds per sequence, seconds per step) of torch's layer; rows get their share."""
+    if any(not r["dtype"] == "float32" for r in rows if r["kind"] not in MEMORY):
+        raise GatesimError("cpu mode library: torch's recurrent layers compute in float32; estimate the cell "
+                           "unquantized (--float)")
+    figures = _needs_profile(profile, "library", profile and profile.library.get(p.layer))
+    batch, inputs, hidden = (graph.sizes.get(k, 1) for k in ("batch", "input_size", "hidden_size"))
+    # the layer projects every step's input in one product of steps x batch rows up front;
+    # only the recurrent product runs step by step, on `batch` rows
+    timing = Timing(load(CpuCosts, "cpu"), profile, "fused")
+    mac = figures.mac_scale * (inputs * timing.per_mac("float32", p.steps * batch)
+                               + hidden * timing.per_mac("float32", batch)) / (inputs + hidden)
+    pointwise = [r for r in rows if r["kind"] not in WEIGHTED_SUMS | MEMORY]
+    elements = sum(r["count"] for r in pointwise) or 1
+    for r in rows:
+        r["latency_s"] = (r["count"] * mac if r["kind"] in WEIGHTED_SUMS else
+                          0.0 if r["kind"] in MEMORY else batch * hidden * figures.unit_s * r["count"] / elements)
+    return figures.call_s, figures.step_s + sum(r["latency_s"] for r in rows)
+
+
+def int8_step(p: CpuParams, profile: CpuProfile | None, rows: list[dict], batch: int) -> float:
+    """Seconds per step of one ONNX Runtime session run; rows get their share."""
+    wide = [r for r in rows if r["kind"] not in MEMORY and (r["dtype"] == "float32" or
+                                                             (r["kind"] in WEIGHTED_SUMS and r["bits"] > 8))]
+    if wide:
+        raise GatesimError(f"cpu mode int8: node {wide[0]['fx_node']!r} computes in {wide[0]['dtype']} "
+                           f"({wide[0]['bits']} bits); the int8 engine takes weights and activations of 8 bits "
+                           "or fewer (--weight-bits 8 --act-bits 8)")
+    ort = _needs_profile(profile, "int8", profile and profile.onnxruntime)
+    signed = set(p.engine.get("signed_gemms", ()))
+    for r in rows:
+        kernel = "s8s8" if r["fx_node"] in signed else "u8s8"
+        r["latency_s"] = (r["count"] * by_rows(ort.mac_s[kernel], ort.gemv_mac_s[kernel], batch)
+                          if r["kind"] in WEIGHTED_SUMS else 0.0 if r["kind"] in MEMORY else r["count"] * ort.element_s)
+    return ort.run_s + p.engine["nodes"] * ort.node_s + sum(r["latency_s"] for r in rows)
+
+
 class CpuModel:
     def estimate(self, graph: OpGraph, params: dict[str, Any]) -> Estimate:
         p = parameters(CpuParams, "cpu", params)
         costs = load(CpuCosts, "cpu")
         profile = load_profile(p.profile) if p.profile else None
-        timing = Timing(costs, profile, p.mode)
+        timing = Timing(costs, profile, p.mode if p.mode in ("eager", "fused") else "fused", graph.sizes.get("batch", 1))
         nodes = list(graph.graph.nodes(data=True))
         weight_bytes = sum(d["op"].count * d["op"].bits / 8 for _, d in nodes
                            if d["op"].kind == "load" and d["op"].label in ("weights", "bias"))
@@ -222,25 +345,50 @@ class CpuModel:
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
                          "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * price.energy(energy, o),
                          "latency_s": price.seconds(timing, o, dtype_of(o))})
+        call_s, memory_s = 0.0, 0.0
+        if p.mode == "library":
+            call_s, step_s = library_step(graph, p, profile, rows)
+            overhead_s = step_s - sum(r["latency_s"] for r in rows)
+        elif p.mode == "int8":
+            step_s = int8_step(p, profile, rows, graph.sizes.get("batch", 1))
+            overhead_s = step_s - sum(r["latency_s"] for r in rows)
+        else:
+            compute_s = sum(r["latency_s"] for r in rows)
+            # weights that do not fit the cache stream from memory once per step (roofline)
+            cache = costs.energy.cache_bytes.value
+            memory_s = weight_bytes / timing.memory_bytes_per_s() if weight_bytes > cache else 0.0
+            overhead_s = timing.overhead(graph)
+            step_s = overhead_s + max(compute_s, memory_s)
         compute_s = sum(r["latency_s"] for r in rows)
-        # weights that do not fit the cache stream from memory once per step (roofline)
-        cache = costs.energy.cache_bytes.value
-        memory_s = weight_bytes / timing.memory_bytes_per_s() if weight_bytes > cache else 0.0
-        overhead_s = timing.overhead(graph)
-        step_s = overhead_s + max(compute_s, memory_s)
         step_pj = sum(r["energy_pj"] for r in rows)
         kinds = by_kind(rows)
-        details = {"mode": p.mode, "steps": p.steps, "profile": str(p.profile) if p.profile else None,
-                   "per_step": {"energy_pj": step_pj, "latency_s": step_s, "overhead_s": overhead_s,
-                                "compute_s": compute_s, "memory_s": memory_s}}
+        details = {"mode": p.mode, "execution": EXECUTIONS[p.mode].format(layer=p.layer), "steps": p.steps,
+                   "profile": str(p.profile) if p.profile else None,
+                   "per_step": {"energy_pj": step_pj, "latency_s": step_s + call_s / p.steps,
+                                "overhead_s": overhead_s + call_s / p.steps, "compute_s": compute_s,
+                                "memory_s": memory_s},
+                   "per_sequence_call_s": call_s}
         resources = {"weight_bytes": weight_bytes, "dispatches_per_step": graph.dispatches}
-        return Estimate("cpu", step_pj * p.steps, step_s * p.steps, resources, kinds, rows, details)
+        if p.engine:
+            resources["engine_nodes"] = p.engine["nodes"]
+        return Estimate("cpu", step_pj * p.steps, call_s + step_s * p.steps, resources, kinds, rows, details)
+
+
+EXECUTIONS = {
+    "eager": "PyTorch ops called one by one from a Python loop over the steps",
+    "fused": "one torch.compile'd step per call (TorchInductor C++ kernels, BLAS matmuls)",
+    "library": "torch.nn.{layer}: one call for the whole sequence (float32)",
+    "int8": "ONNX Runtime on the Brevitas QCDQ export, one session run per step (int8 GEMMs)",
+}
 
 
 TARGET = register(Target(
     name="cpu", model=CpuModel(), params=CpuParams,
     summary="energy per op by kind and width (Horowitz, QTools) and latency of a PyTorch loop "
-            "(eager) or a compiled step (fused)",
-    options=(Option("mode", "--mode", "eager (a PyTorch loop, default) or fused (a compiled kernel)"),
+            "(eager), a compiled step (fused), torch's nn.GRU/nn.LSTM (library) or ONNX Runtime int8 (int8)",
+    options=(Option("mode", "--mode", "eager (a PyTorch loop, default), fused (torch.compile'd step), library "
+                                      "(torch's nn.GRU/nn.LSTM over the whole sequence; with --float) or int8 "
+                                      "(ONNX Runtime on the Brevitas export; 8-bit widths or fewer)"),
              PROFILE_OPTION),
-    calibrate="gatesim.calibrate.cpu", validate="gatesim.validate.cpu"))
+    calibrate="gatesim.calibrate.cpu", validate="gatesim.validate.cpu", derived_params=execution_params,
+    validation_only=frozenset({"layer", "engine"})))

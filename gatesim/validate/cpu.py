@@ -1,43 +1,69 @@
-"""Predicted vs measured CPU time for the four cells, run as real PyTorch code.
+"""Predicted vs measured CPU time for the four cells, run as the executions users really pick.
 
-eager  the cell's own graph as plain PyTorch (gatesim.validate.plain), stepped in a Python
-       loop: one framework call per op.
-fused  the same module compiled by torch.compile (TorchInductor's C++ backend): one call per
-       step into generated, fused loops, with the matmuls in the vendor BLAS.
-Timings are per step, the best of several repeats on one thread.
+eager    the cell's own graph as plain PyTorch (gatesim.validate.plain), stepped in a Python
+         loop: one framework call per op.
+fused    the same module compiled by torch.compile (TorchInductor's C++ backend): one call per
+         step into generated, fused loops, with the matmuls in the vendor BLAS.
+library  torch's nn.GRU / nn.LSTM over a whole sequence of STEPS steps (float32; the
+         multiply-gated cells only: the add-gated ones have no such layer).
+int8     ONNX Runtime on the cell exported from Brevitas at 8-bit widths (QCDQ), one session
+         run per step.
+Timings are seconds per step, the median of repeated runs (outliers dropped) on one thread;
+predictions are computed exactly as `gatesim estimate --target cpu --mode MODE` computes them.
 """
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
-from gatesim.calibrate.cpu import best_seconds
+from gatesim.calibrate.timing import median_seconds
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
+from gatesim.costs.cpu import MODES, torch_layer_name
 from gatesim.pipeline import estimate
 from gatesim.validate.plain import plain_torch
 
 HIDDEN = (8, 32, 128, 512)
-MODES = ("eager", "fused")
+BATCHES = (1, 64)
+STEPS = 100  # sequence length of the library mode's whole-sequence calls
+INT8 = CellConfig(weight_bits=8, act_bits=8)
 
 
 def step_seconds(step: Callable[[], object], budget_s: float = 0.5, repeats: int = 7) -> float:
-    """Best per-call time over `repeats` batches sized to about budget_s / repeats each,
+    """Median per-call time over `repeats` batches sized to about budget_s / repeats each,
     after a warm-up (a freshly compiled function runs slower for its first calls)."""
     start = time.perf_counter()
     calls = 0
-    while time.perf_counter() - start < 0.05 or calls < 5:
+    while time.perf_counter() - start < 0.05 or calls < 3:
         step()
         calls += 1
     once = max((time.perf_counter() - start) / calls, 1e-7)
-    inner = max(3, int(budget_s / repeats / once))
-    return best_seconds(step, inner=inner, repeats=repeats, warmup=0)  # warmed up above
+    inner = max(1, int(budget_s / repeats / once))
+    return median_seconds(step, inner=inner, repeats=repeats, warmup=0)  # warmed up above
+
+
+def config_of(mode: str) -> CellConfig:
+    return INT8 if mode == "int8" else CellConfig.unquantized()
+
+
+def applies(cell: str, mode: str) -> bool:
+    return mode != "library" or torch_layer_name(cell) is not None
 
 
 def measure(cell: str, input_size: int, hidden: int, batch: int, mode: str, seed: int = 0) -> float:
-    """Seconds per step of the cell as plain PyTorch (eager) or torch.compile'd (fused)."""
+    """Seconds per step of the cell run as `mode` executes it."""
     torch.manual_seed(seed)
+    if mode == "library":
+        layer = getattr(torch.nn, torch_layer_name(cell))(input_size, hidden).eval()
+        x = torch.randn(STEPS, batch, input_size)
+        with torch.no_grad():
+            return step_seconds(lambda: layer(x)) / STEPS
+    if mode == "int8":
+        return _int8_seconds(cell, input_size, hidden, batch)
     module = plain_torch(build_cell(cell, input_size, hidden, CellConfig.unquantized())).eval()
     fn = torch.compile(module, dynamic=False) if mode == "fused" else module
     x = torch.randn(batch, input_size)
@@ -46,41 +72,85 @@ def measure(cell: str, input_size: int, hidden: int, batch: int, mode: str, seed
         return step_seconds(lambda: fn(x, *state))
 
 
+def _int8_seconds(cell: str, input_size: int, hidden: int, batch: int) -> float:
+    import onnxruntime as ort
+
+    from gatesim.costs.ort_graph import export
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cell.onnx"
+        module = export(cell, INT8, input_size, hidden, path, batch=batch)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    span = INT8.input_range
+    values = [rng.uniform(-span, span, (batch, input_size)).astype(np.float32),
+              *(np.zeros((batch, hidden), np.float32) for _ in module.initial_state(1))]
+    feeds = {i.name: v for i, v in zip(session.get_inputs(), values)}
+    return step_seconds(lambda: session.run(None, feeds))
+
+
 def predict(cell: str, input_size: int, hidden: int, batch: int, mode: str, profile) -> float:
-    """Exactly as `gatesim estimate --target cpu --float` computes it."""
-    _, result = estimate(cell, input_size, hidden, "cpu", batch, CellConfig.unquantized(), mode=mode, profile=profile)
-    return result.latency_s
+    """Seconds per step exactly as `gatesim estimate --target cpu --mode MODE` computes them
+    (library: a whole sequence of STEPS steps, per step)."""
+    steps = STEPS if mode == "library" else 1
+    _, result = estimate(cell, input_size, hidden, "cpu", batch, config_of(mode), mode=mode, profile=profile,
+                         steps=steps)
+    return result.latency_s / steps
 
 
 def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, input_size: int = 32,
-             batch: int = 64, *, progress: Callable[[], None] = lambda: None) -> dict:
-    """{"rows": [...], "add_vs_mul": [...]} as `gatesim validate cpu --json` prints it."""
+             batch=BATCHES, *, progress: Callable[[], None] = lambda: None) -> dict:
+    """{"rows": [...], "add_vs_mul": [...], "fastest": [...]} as `gatesim validate cpu --json`
+    prints it."""
+    batches = (batch,) if isinstance(batch, int) else tuple(batch)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     rows = []
     try:
         for mode in modes:
-            for hidden in hidden_sizes:
-                for cell in cells:
-                    measured = measure(cell, input_size, hidden, batch, mode)
-                    predicted = predict(cell, input_size, hidden, batch, mode, profile)
-                    rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": batch,
-                                 "input_size": input_size, "predicted_s": predicted,
-                                 "measured_s": measured, "ratio": predicted / measured})
-                    progress()
+            for b in batches:
+                for hidden in hidden_sizes:
+                    for cell in cells:
+                        if applies(cell, mode):
+                            measured = measure(cell, input_size, hidden, b, mode)
+                            predicted = predict(cell, input_size, hidden, b, mode, profile)
+                            rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
+                                         "input_size": input_size, "predicted_s": predicted,
+                                         "measured_s": measured, "ratio": predicted / measured})
+                        progress()
     finally:
         torch.set_num_threads(threads)
-    index = {(r["cell"], r["hidden_size"], r["mode"]): r for r in rows}
-    ratios = []
+    return {"rows": rows, **comparisons(rows)}
+
+
+def comparisons(rows: list[dict]) -> dict:
+    """add_vs_mul: each add-gated cell over its twin in the same execution; fastest: the
+    fastest execution of each side (predicted and measured picked apart), named."""
+    index = {(r["cell"], r["hidden_size"], r["batch"], r["mode"]): r for r in rows}
+    ratios, fastest = [], []
+    keys = sorted({(r["hidden_size"], r["batch"]) for r in rows})
     for add, mul in pairs():
-        for hidden in hidden_sizes:
-            for mode in modes:
-                a, m = index.get((add, hidden, mode)), index.get((mul, hidden, mode))
+        for hidden, b in keys:
+            for mode in MODES:
+                a, m = index.get((add, hidden, b, mode)), index.get((mul, hidden, b, mode))
                 if a and m:
-                    ratios.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "mode": mode,
-                                  "predicted_ratio": a["predicted_s"] / m["predicted_s"],
-                                  "measured_ratio": a["measured_s"] / m["measured_s"]})
-    return {"rows": rows, "add_vs_mul": ratios}
+                    ratios.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "batch": b, "mode": mode,
+                                   "predicted_ratio": a["predicted_s"] / m["predicted_s"],
+                                   "measured_ratio": a["measured_s"] / m["measured_s"]})
+            sides = [[r for r in rows if r["cell"] == c and r["hidden_size"] == hidden and r["batch"] == b]
+                     for c in (add, mul)]
+            if all(sides):
+                pa, pm = (min(side, key=lambda r: r["predicted_s"]) for side in sides)
+                ma, mm = (min(side, key=lambda r: r["measured_s"]) for side in sides)
+                fastest.append({"pair": f"{add}/{mul}", "hidden_size": hidden, "batch": b,
+                                "predicted_ratio": pa["predicted_s"] / pm["predicted_s"],
+                                "predicted_modes": f"{pa['mode']}/{pm['mode']}",
+                                "measured_ratio": ma["measured_s"] / mm["measured_s"],
+                                "measured_modes": f"{ma['mode']}/{mm['mode']}"})
+    return {"add_vs_mul": ratios, "fastest": fastest}
 
 
 # ----------------------------------------------------------------------------- the CLI's table
@@ -93,21 +163,29 @@ def show(r: dict) -> None:
 
     console = terminal()
     rows = Table(title="CPU model: predicted vs measured seconds per step")
-    for col in ("cell", "H", "mode", "predicted us", "measured us", "ratio"):
+    for col in ("cell", "mode", "H", "B", "predicted us", "measured us", "ratio"):
         rows.add_column(col, justify="left" if col in ("cell", "mode") else "right")
     for row in r["rows"]:
         ok = 0.67 <= row["ratio"] <= 1.5
-        rows.add_row(row["cell"], str(row["hidden_size"]), row["mode"], f"{row['predicted_s'] * 1e6:,.1f}",
-                     f"{row['measured_s'] * 1e6:,.1f}", f"{row['ratio']:.2f}" + ("" if ok else " !"))
+        rows.add_row(row["cell"], row["mode"], str(row["hidden_size"]), str(row["batch"]),
+                     f"{row['predicted_s'] * 1e6:,.1f}", f"{row['measured_s'] * 1e6:,.1f}",
+                     f"{row['ratio']:.2f}" + ("" if ok else " !"))
     console.print(rows)
-    pairs = Table(title="add-gated / multiply-gated time")
-    for col in ("pair", "H", "mode", "predicted", "measured", "off by"):
+    pairs = Table(title="add-gated / multiply-gated time, same execution")
+    for col in ("pair", "mode", "H", "B", "predicted", "measured", "off by"):
         pairs.add_column(col, justify="left" if col in ("pair", "mode") else "right")
     for p in r["add_vs_mul"]:
         off = p["predicted_ratio"] / p["measured_ratio"] - 1
-        pairs.add_row(p["pair"], str(p["hidden_size"]), p["mode"], f"{p['predicted_ratio']:.2f}",
+        pairs.add_row(p["pair"], p["mode"], str(p["hidden_size"]), str(p["batch"]), f"{p['predicted_ratio']:.2f}",
                       f"{p['measured_ratio']:.2f}", f"{off:+.0%}" + ("" if abs(off) <= 0.2 else " !"))
     console.print(pairs)
+    fastest = Table(title="fastest add-gated execution / fastest multiply-gated execution")
+    for col in ("pair", "H", "B", "predicted", "picked", "measured", "picked "):
+        fastest.add_column(col, justify="left" if col in ("pair", "picked", "picked ") else "right")
+    for p in r.get("fastest", []):
+        fastest.add_row(p["pair"], str(p["hidden_size"]), str(p["batch"]), f"{p['predicted_ratio']:.2f}",
+                        p["predicted_modes"], f"{p['measured_ratio']:.2f}", p["measured_modes"])
+    console.print(fastest)
     within = all(0.67 <= row["ratio"] <= 1.5 for row in r["rows"])
     close = all(abs(p["predicted_ratio"] / p["measured_ratio"] - 1) <= 0.2 for p in r["add_vs_mul"])
     console.print(f"every ratio in 0.67..1.5: {'yes' if within else 'NO'}; every add/mul ratio within 20%: "

@@ -1,0 +1,119 @@
+"""Timings a shared machine can be trusted with: repeated runs, outliers dropped (Tukey's
+fences), the median kept, and the spread recorded beside it so a profile says how noisy the
+machine was when it was measured."""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from gatesim.errors import GatesimError
+
+NOISY = 0.10  # relative spread (interquartile range / median) above which a machine is too noisy
+
+
+@dataclass(frozen=True)
+class Timed:
+    seconds: float  # median per call over the kept repeats
+    spread: float  # interquartile range / median of the kept repeats
+
+
+def kept(samples: list[float]) -> list[float]:
+    """The samples inside Tukey's fences (1.5 interquartile ranges beyond the quartiles)."""
+    if len(samples) < 4:
+        return samples
+    q1, _, q3 = statistics.quantiles(samples, n=4)
+    low, high = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+    return [s for s in samples if low <= s <= high] or samples
+
+
+def timed(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> Timed:
+    """Per-call seconds: the median of `repeats` timings of `inner` calls, outliers dropped."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        samples.append((time.perf_counter() - start) / inner)
+    good = kept(samples)
+    middle = statistics.median(good)
+    if len(good) >= 4:
+        q1, _, q3 = statistics.quantiles(good, n=4)
+        spread = (q3 - q1) / middle if middle > 0 else 0.0
+    else:
+        spread = (max(good) - min(good)) / middle if middle > 0 else 0.0
+    return Timed(middle, spread)
+
+
+def paired(fns: list[Callable[[], object]], inners: list[int], repeats: int = 9, warmup: int = 10) -> list[list[float]]:
+    """Per-call seconds of each function, timed in turn within every repeat, so that a drift
+    of the machine's speed hits all of them alike (their differences are what is wanted)."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, inner, out in zip(fns, inners, samples):
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            out.append((time.perf_counter() - start) / inner)
+    return samples
+
+
+def median_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> float:
+    return timed(fn, inner, repeats, warmup).seconds
+
+
+class Noise:
+    """The spreads seen while calibrating, and a check that each derived constant stands
+    above them: a constant the timings cannot resolve is an error, never a floor value."""
+
+    def __init__(self) -> None:
+        self.spreads: list[float] = []
+
+    def time(self, fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> float:
+        found = timed(fn, inner, repeats, warmup)
+        self.spreads.append(found.spread)
+        return found.seconds
+
+    def difference(self, name: str, minuend: Callable[[], object], subtrahend: Callable[[], object],
+                   inners: tuple[int, int] = (200, 200), may_be_zero: bool = False) -> float:
+        """Median over paired repeats of minuend's time less subtrahend's, outliers dropped.
+        A difference the noise swallows is an error naming the constant; one allowed to be
+        zero (`may_be_zero`) is 0 when it lies within the timings' spread."""
+        big, small = paired([minuend, subtrahend], list(inners))
+        diffs = kept([b - s for b, s in zip(big, small)])
+        value, against = statistics.median(diffs), statistics.median(big)
+        q1, _, q3 = statistics.quantiles(diffs, n=4) if len(diffs) >= 4 else (min(diffs), 0, max(diffs))
+        self.spreads.append((q3 - q1) / against if against > 0 else 0.0)
+        if may_be_zero and value <= 0 and abs(value) <= max(q3 - q1, NOISY * against):
+            return 0.0
+        return self.positive(name, value, against)
+
+    def positive(self, name: str, value: float, against: float) -> float:
+        """`value` (a difference of timings) when it is above zero; else the constant `name`
+        cannot be measured here: an error naming it."""
+        if not value > 0:
+            raise GatesimError(
+                f"calibration: {name} could not be measured ({value:.3g} s against timings of {against:.3g} s: "
+                f"the difference is lost in the noise); calibrate again on a quieter machine")
+        return value
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.spreads) or [0.0]
+        return {"median_relative_iqr": statistics.median(ordered), "max_relative_iqr": ordered[-1],
+                "load_average_1m": os.getloadavg()[0]}
+
+    @staticmethod
+    def warning_for(s: dict) -> str | None:
+        """One line when a calibration's spread says the machine was too noisy, else None."""
+        if s.get("median_relative_iqr", 0.0) <= NOISY:
+            return None
+        return (f"warning: this machine is too noisy to calibrate well (timings spread "
+                f"{s['median_relative_iqr']:.0%} around their median, load average {s.get('load_average_1m', 0):.1f}); "
+                "the profile records it: calibrate again when the machine is quiet")
