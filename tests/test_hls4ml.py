@@ -70,3 +70,22 @@ def test_validate_hls4ml_is_bit_exact_against_its_c_simulation():
         assert row["mismatches"] == 0 and row["max_lsb"] == 0 and row["explained"] is True, row
     stressed = [r for r in rows if r["weight_scale"] == 4 and r["precision"] == "ap_fixed<10,4>"]
     assert stressed and all(sum(r["overflows"].values()) > 0 for r in stressed)  # wrap-around compared too
+
+
+@needs_hls4ml
+@pytest.mark.parametrize("layer", ["lstm", "gru"])
+def test_hls4ml_units_equal_the_fpga_models(layer, tmp_path):
+    """The multipliers per kernel (hls4ml's multiplier_limit, evaluated from its own
+    parameters.h) and the activation table sizes hls4ml writes equal the units gatesim's FPGA
+    model builds for the same layer, at a reuse factor that divides the kernels and one that
+    does not (hls4ml rounds up)."""
+    from gatesim.validate.hls4ml import compare_units
+
+    rows = [r for reuse in (1, 5) for r in compare_units(layer, 8, reuse, str(tmp_path / f"rf{reuse}"))]
+    units = {(r["reuse_factor"], r["unit"]) for r in rows}
+    assert {(5, "input multipliers"), (5, "recurrent multipliers"), (1, "sigmoid table entries"),
+            (1, "tanh table entries")} <= units
+    gates = {"lstm": 4, "gru": 3}[layer]
+    by = {(r["reuse_factor"], r["unit"]): r for r in rows}
+    assert by[5, "input multipliers"]["hls4ml"] == -(-4 * gates * 8 // 5)  # parsed, not defaulted
+    assert all(r["equal"] for r in rows), [r for r in rows if not r["equal"]]

@@ -89,6 +89,13 @@ def recurrent_nodes(graph: OpGraph) -> set[int]:
     return reached
 
 
+def table_entries(op: Op, resources: FpgaResources | None = None) -> int:
+    """Entries of a table unit: one per input value, at most hls4ml's table_size (a wider or
+    real-valued input indexes it by its top bits)."""
+    limit = int((resources or load(FpgaCosts, "fpga").resources).max_table_entries.value)
+    return limit if op.is_float else min(2**op.bits, limit)
+
+
 class Units:
     """Resources of one hardware unit of an op, from its operand widths."""
 
@@ -106,9 +113,7 @@ class Units:
 
     def table(self, op: Op) -> dict[str, float]:
         r = self.r
-        limit = r.max_table_entries.value
-        entries = limit if op.is_float else min(2**op.bits, limit)
-        bits = entries * op.out_bits
+        bits = table_entries(op, r) * op.out_bits
         if bits <= r.lutram_max_bits.value:
             return {"lut": math.ceil(bits / r.lutram_bits_per_lut.value)}
         return {"bram18": math.ceil(bits / r.bram18_bits.value)}

@@ -1,16 +1,20 @@
 """The `hls4ml` preset against hls4ml itself: torch nn.LSTM / nn.GRU converted with hls4ml,
 built as its C simulation with g++, run on the same inputs as gatesim's integer model
 (gatesim.fixedpoint.hls4ml); every output element, at every step, compared as a whole number
-on the result type's grid.
+on the result type's grid. And the hardware units: the multipliers per kernel and the
+activation table sizes hls4ml writes into the layer's parameters.h, against the units
+gatesim's FPGA model builds for the same cell and reuse factor.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 import time
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -117,6 +121,89 @@ def compare(layer_name: str, hidden: int, precision: str, seed: int, folder: str
             "types": ours["types"], "overflows": ours["overflows"], "hls4ml_build_s": round(build_s, 2)}
 
 
+# ----------------------------------------------------------------------------- hardware units
+
+UNIT_REUSE = (1, 4)  # reuse factors the units are compared at
+UNIT_BITS = 16  # ap_fixed<16,6>: hls4ml's default width, and the cell's weights and activations
+
+
+def hls4ml_configs(folder: str) -> dict[str, dict[str, Any]]:
+    """Every `struct NAME : nnet::KIND` of a written project's parameters.h: its whole-number
+    constants, its kind and its typedefs (which sub-config plays which part)."""
+    text = (Path(folder) / "firmware" / "parameters.h").read_text()
+    out = {}
+    for match in re.finditer(r"struct (\w+) : nnet::(\w+) \{(.*?)\n\};", text, re.S):
+        name, kind, body = match.groups()
+        values = {k: int(v) for k, v in re.findall(r"static const (?:unsigned|bool) (\w+) = (\d+);", body)}
+        parts = dict((role, sub) for sub, role in re.findall(r"typedef (\w+) (\w+);", body))
+        out[name] = {"kind": kind, **values, "parts": parts}
+    return out
+
+
+def multiplier_limit(dense: dict) -> int:
+    """hls4ml's own formula: DIV_ROUNDUP(n_in * n_out, reuse_factor) - n_zeros / reuse_factor."""
+    return -(-dense["n_in"] * dense["n_out"] // dense["reuse_factor"]) - dense["n_zeros"] // dense["reuse_factor"]
+
+
+def hls4ml_units(layer_name: str, hidden: int, reuse: int, folder: str) -> dict[str, Any]:
+    """Multipliers per kernel and the activation tables of the layer as hls4ml writes it."""
+    import hls4ml
+
+    torch.manual_seed(0)
+    model = Sequence(torch_layer(layer_name)(INPUT_SIZE, hidden, batch_first=True)).eval()
+    with _quiet():
+        config = hls4ml.utils.config_from_pytorch_model(
+            model, input_shape=(STEPS, INPUT_SIZE), granularity="name", default_precision=f"ap_fixed<{UNIT_BITS},6>",
+            backend="Vivado", channels_last_conversion="off")
+        config["LayerName"]["rnn"]["ReuseFactor"] = reuse
+        hls4ml.converters.convert_from_pytorch_model(model, hls_config=config, output_dir=folder, backend="Vivado",
+                                                     io_type="io_parallel").write()
+    configs = hls4ml_configs(folder)
+    (layer,) = [c for c in configs.values() if c["kind"] in ("lstm_config", "gru_config")]
+    parts = layer["parts"]
+    tables = {role: configs[sub] for role, sub in parts.items() if role.startswith("ACT_CONFIG")}
+    return {"input": multiplier_limit(configs[parts["mult_config1"]]),
+            "recurrent": multiplier_limit(configs[parts["mult_config2"]]),
+            "tables": {role: {"elements": c["n_in"], "table_size": c["table_size"]} for role, c in tables.items()}}
+
+
+def gatesim_units(layer_name: str, hidden: int, reuse: int) -> dict[str, Any]:
+    """The same from gatesim's FPGA model of the cell (multipliers = elements / reuse, per
+    weighted sum; table entries per table kind)."""
+    from gatesim.cells import CellConfig
+    from gatesim.costs.fpga import table_entries
+    from gatesim.ops import TABLES
+    from gatesim.pipeline import estimate
+
+    config = CellConfig(weight_bits=UNIT_BITS, act_bits=UNIT_BITS)
+    graph, result = estimate(layer_name, INPUT_SIZE, hidden, "fpga", 1, config, reuse_factor=reuse)
+    ops = {n: d["op"] for n, d in graph.graph.nodes(data=True)}
+    sums = {("input" if ops[r["node"]].reduction == INPUT_SIZE else "recurrent"): -(-r["count"] // r["reuse_factor"])
+            for r in result.by_node if ops[r["node"]].info.weighted_sum}
+    tables: dict[str, dict[str, int]] = {}
+    for r in result.by_node:
+        if r["kind"] in TABLES:
+            found = tables.setdefault(r["kind"], {"elements": 0, "entries": table_entries(ops[r["node"]])})
+            found["elements"] += r["count"]
+    return {**sums, "tables": tables}
+
+
+# hls4ml's activation roles and the table kind each one is
+TABLE_ROLES = {"ACT_CONFIG_T": "tanh", "ACT_CONFIG_LSTM": "sigmoid", "ACT_CONFIG_GRU": "sigmoid"}
+
+
+def compare_units(layer_name: str, hidden: int, reuse: int, folder: str) -> list[dict[str, Any]]:
+    theirs, ours = hls4ml_units(layer_name, hidden, reuse, folder), gatesim_units(layer_name, hidden, reuse)
+    rows = [{"layer": layer_name, "hidden_size": hidden, "reuse_factor": reuse, "unit": f"{kernel} multipliers",
+             "hls4ml": theirs[kernel], "gatesim": ours[kernel]} for kernel in ("input", "recurrent")]
+    for role, table in theirs["tables"].items():
+        kind = TABLE_ROLES[role]
+        rows.append({"layer": layer_name, "hidden_size": hidden, "reuse_factor": reuse,
+                     "unit": f"{kind} table entries", "hls4ml": table["table_size"],
+                     "gatesim": ours["tables"][kind]["entries"]})
+    return [{**row, "equal": row["hls4ml"] == row["gatesim"]} for row in rows]
+
+
 def validate(profile=None, cells: list[str] | None = None, hidden: list[int] | None = None,
              precisions: list[str] | None = None, seed: int = 0, scales: tuple = SCALES,
              progress: Callable[[], None] = lambda: None) -> dict[str, Any]:
@@ -139,8 +226,11 @@ def validate(profile=None, cells: list[str] | None = None, hidden: list[int] | N
         for n, (layer, h, precision, scale) in enumerate(cases):
             rows.append(compare(layer, h, precision, seed, os.path.join(work, f"p{n}"), scale))
             progress()
+        units = [row for layer in layers for h in (hidden or HIDDEN) for reuse in UNIT_REUSE
+                 for row in compare_units(layer, h, reuse, os.path.join(work, f"u-{layer}-{h}-{reuse}"))]
     return {"target": "hls4ml", "hls4ml": hls4ml.__version__, "backend": "Vivado (C simulation, io_parallel)",
-            "rows": rows, "bit_exact": all(r["mismatches"] == 0 for r in rows)}
+            "rows": rows, "bit_exact": all(r["mismatches"] == 0 for r in rows),
+            "units": units, "units_equal": all(u["equal"] for u in units)}
 
 
 def show(result: dict[str, Any]) -> None:
@@ -158,3 +248,10 @@ def show(result: dict[str, Any]) -> None:
     console.print(table)
     console.print("[green]bit-exact on every row[/green]" if result["bit_exact"] else
                   "[red]NOT bit-exact[/red]: see --json first_mismatch per row")
+    units = Table(title=f"hardware units: hls4ml's parameters.h vs gatesim's FPGA model (ap_fixed<{UNIT_BITS},6>)")
+    for col in ("layer", "H", "reuse", "unit", "hls4ml", "gatesim", ""):
+        units.add_column(col, justify="left" if col in ("layer", "unit", "") else "right", no_wrap=True)
+    for u in result.get("units", []):
+        units.add_row(u["layer"], str(u["hidden_size"]), str(u["reuse_factor"]), u["unit"], f"{u['hls4ml']:,}",
+                      f"{u['gatesim']:,}", "" if u["equal"] else "differs")
+    console.print(units)
