@@ -604,8 +604,9 @@ def sweep(
     gate_bits, acc_bits, inhibit, candidate_act, theta) and `targets` (each with lists of its
     parameters); configs/sweeps/paper.yaml is an example.
 
-    Finished points are cached by content in OUT: a re-run computes only what changed, and an
-    interrupted sweep (Ctrl-C, kill) resumes where it stopped."""
+    Finished points are cached by content in OUT: a re-run computes only what changed, an
+    interrupted sweep (Ctrl-C, kill) resumes where it stopped, and sweeps run at the same time
+    on one OUT share the work (each point is computed by one of them)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

@@ -465,3 +465,54 @@ def test_tfhe_rounding_rows_score_the_trained_design_with_its_tables_rounded(tmp
     fig = figures.accuracy_pareto(table)
     points = [t for t in fig.data if t.mode == "markers"]
     assert sum(len(t.x) for t in points) == int(table["feasible"].sum()) == 2
+
+
+SHARED = {"schema_version": 1, "name": "shared",
+          "axes": {"cell": ["gru", "add_gru", "lstm", "add_lstm"], "input_size": [16, 32],
+                   "hidden_size": {"start": 8, "stop": 128, "step": 8}, "weight_bits": [4, 8], "act_bits": [4]},
+          "targets": {"cpu": {"mode": ["eager", "fused"]}, "fpga": {"reuse_factor": [1, 4]}}}
+
+
+def test_two_sweeps_on_one_folder_share_the_work(tmp_path):
+    """Started together on one --out, the second sweep waits for the points the first has
+    claimed instead of computing them again: between them every point is computed once."""
+    config = tmp_path / "shared.yaml"
+    config.write_text(yaml.safe_dump(SHARED))
+    command = [sys.executable, "-m", "gatesim", "sweep", str(config), "--out", str(tmp_path / "out"), "--no-report",
+               "--workers", "1"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    import re
+
+    counts = [re.search(r"([\d,]+) points: ([\d,]+) computed, ([\d,]+) from the cache", o) for o in outputs]
+    assert all(counts), outputs
+    points, computed = (int(counts[0].group(1).replace(",", "")),
+                        [int(c.group(2).replace(",", "")) for c in counts])
+    assert points == 4 * 2 * 16 * 2 * 4 and sum(computed) == points, outputs
+    table = pd.read_csv(tmp_path / "out" / "shared.csv")
+    assert len(table) == points and table["key"].is_unique
+
+
+def test_a_dead_sweeps_claims_are_taken_over(tmp_path):
+    """Points claimed by a sweep whose process is gone (killed before it saved them) are
+    computed by the next sweep instead of waited for."""
+    from gatesim.sweep.cache import ResultCache, code_fingerprint, point_key
+    from gatesim.sweep.points import points as expand
+    from gatesim.sweep import parse
+
+    config = {**SHARED, "axes": {**SHARED["axes"], "hidden_size": [8, 16]}}
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "out"
+    cache = ResultCache(out / ".gatesim-cache.sqlite")
+    keys = [point_key(p, code_fingerprint()) for p in expand(parse(config))]
+    import socket
+
+    with cache.db:
+        cache.db.executemany("INSERT INTO claims VALUES (?, ?, ?)", [(k, socket.gethostname(), dead.pid) for k in keys])
+    cache.close()
+    start = time.perf_counter()
+    result = gatesim.sweep(config, out, workers=1, report=False)
+    assert result.computed == len(keys) and time.perf_counter() - start < 120

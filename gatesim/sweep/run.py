@@ -23,6 +23,7 @@ from gatesim.sweep.evaluate import evaluate, ignore_interrupts
 from gatesim.sweep.points import points as expand
 
 CACHE_NAME = ".gatesim-cache.sqlite"
+CLAIM_POLL_S = 0.5  # how often a sweep looks for rows another sweep is computing
 TEMPLATE_FIELDS = ("cell", "batch", *CONFIG_FIELDS)  # points that share these share a traced template
 Progress = Callable[[int, int, str], None]  # (done, in all, what is being done)
 
@@ -189,12 +190,30 @@ def run_sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = 
             done[0] += len(rows)
             progress(done[0], len(keyed), "costing")
 
+        computed = 0
         try:
-            run_jobs(evaluate, _batches(todo, workers), workers, scheduler, save)
+            # another sweep on the same folder computes what it has claimed; this one takes the
+            # rest, then waits for those rows (or takes them over if that sweep dies)
+            by_key = dict(todo)
+            while todo:
+                mine = cache.claim([k for k, _ in todo])
+                if mine:
+                    run_jobs(evaluate, _batches([(k, by_key[k]) for k in mine], workers), workers, scheduler, save)
+                    computed += len(mine)
+                else:
+                    time.sleep(CLAIM_POLL_S)
+                have = cache.keys()
+                waiting = [(k, p) for k, p in todo if k not in have]
+                if len(waiting) < len(todo) and not mine:
+                    done[0] += len(todo) - len(waiting)
+                    progress(done[0], len(keyed), "costing (another sweep shares this folder)")
+                todo = waiting
         except KeyboardInterrupt:
             saved = len(cache.keys() & {k for k, _ in keyed})
             raise Interrupted(f"interrupted: {saved} of {len(keyed)} points are saved in "
                               f"{cache.path}; run the same command again to resume") from None
+        finally:
+            cache.release()
         t2 = time.perf_counter()
         # 4. the table in sweep order
         table = to_frame(cache.get([k for k, _ in keyed]))
@@ -208,4 +227,4 @@ def run_sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = 
     table = read_results(files["parquet"])  # the table as anyone reading the file sees it
     t3 = time.perf_counter()
     seconds = {"expand": t1 - t0, "compute": t2 - t1, "train": t2b - t2, "write": t3 - t2b}
-    return cfg, SweepResult(table, files, len(keyed), len(todo), cached, seconds)
+    return cfg, SweepResult(table, files, len(keyed), computed, len(keyed) - computed, seconds)
