@@ -34,3 +34,13 @@ def test_sweep_speed_prints_its_contract():
     last = json.loads(r.stdout.strip().splitlines()[-1])
     assert {"points", "seconds", "points_per_s"} <= last.keys()
     assert last["points"] >= 10_000 and last["seconds"] > 0 and last["points_per_s"] > 0
+
+
+def test_train_speed_prints_its_contract():
+    r = subprocess.run([sys.executable, "benchmarks/train_speed.py"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=900, env={**__import__("os").environ, "TRAIN_SPEED_REPEATS": "1"})
+    assert r.returncode == 0, r.stderr
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    keys = {"qat_ms_per_batch", "float_ms_per_batch", "ratio", "brevitas_ms_per_batch", "speedup_vs_brevitas"}
+    assert keys <= last.keys() and all(last[k] > 0 for k in keys)
+    assert set(last["cells"]) == {"gru", "lstm", "add_gru", "add_lstm"}

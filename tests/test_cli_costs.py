@@ -120,7 +120,12 @@ def test_library_and_int8_need_a_profile_that_measured_them(tmp_path):
     (["calibrate", "gpu"], "calibrate: unknown target 'gpu'; allowed: cpu"),
     (["validate", "tpu"], "validate: unknown target 'tpu'; allowed: cpu"),
     (["validate", "cpu", "--cell", "rnn"], "--cell='rnn': allowed values are gru, lstm, add_gru, add_lstm"),
-    (["validate", "cpu", "--mode", "jit"], "--mode='jit': allowed values are eager, fused"),
+    (["validate", "cpu", "--mode", "jit"], "--mode='jit': allowed values are eager, fused, library, int8"),
+    (["validate", "cpu", "--batch", "0"], "--batch=0: must be a whole number from 1"),
+    (["validate", "cpu", "--batch", "64", "--batch", "-3"], "--batch=-3: must be a whole number from 1"),
+    (["estimate", "add_gru", "-i", "4", "-H", "8", "--mode", "library", "--float", "--profile", "cpu-vm"],
+     "torch has no whole-sequence layer for 'add_gru'"),
+    (["estimate", "gru", "-i", "4", "-H", "8", "--mode", "gpu"], "mode='gpu'"),
 ])
 def test_calibrate_and_validate_bad_input(args, message):
     r = run(*args)
