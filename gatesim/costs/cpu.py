@@ -320,10 +320,12 @@ def int8_step(p: CpuParams, profile: CpuProfile | None, rows: list[dict], batch:
                            f"({wide[0]['bits']} bits); the int8 engine takes weights and activations of 8 bits "
                            "or fewer (--weight-bits 8 --act-bits 8)")
     ort = _needs_profile(profile, "int8", profile and profile.onnxruntime)
-    signed = set(p.engine.get("signed_gemms", ()))
+    signed, floating = set(p.engine.get("signed_gemms", ())), set(p.engine.get("float_gemms", ()))
     for r in rows:
         kernel = "s8s8" if r["fx_node"] in signed else "u8s8"
-        r["latency_s"] = (r["count"] * by_rows(ort.mac_s[kernel], ort.gemv_mac_s[kernel], batch)
+        rate = (by_rows(profile.mac_s["float32"], profile.gemv_mac_s.get("float32"), batch)
+                if r["fx_node"] in floating else by_rows(ort.mac_s[kernel], ort.gemv_mac_s[kernel], batch))
+        r["latency_s"] = (r["count"] * rate
                           if r["kind"] in WEIGHTED_SUMS else 0.0 if r["kind"] in MEMORY else r["count"] * ort.element_s)
     return ort.run_s + p.engine["nodes"] * ort.node_s + sum(r["latency_s"] for r in rows)
 
