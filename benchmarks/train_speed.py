@@ -24,7 +24,7 @@ import time
 import torch
 from torch import nn
 
-from gatesim.cells import CELLS, CellConfig, build_cell
+from gatesim.cells import CELLS, CellConfig, build_cell, n_states
 from gatesim.train.model import SequenceModel
 from gatesim.validate.plain import plain_torch
 
@@ -36,7 +36,7 @@ class FloatModel(nn.Module):
     def __init__(self, cell: str):
         super().__init__()
         self.cell = plain_torch(build_cell(cell, INPUTS, HIDDEN, CellConfig.unquantized()))
-        self.states = len(build_cell(cell, INPUTS, HIDDEN, CellConfig.unquantized()).initial_state(1))
+        self.states = n_states(cell)
         self.readout = nn.Linear(HIDDEN, OUTPUTS)
 
     def forward(self, x):

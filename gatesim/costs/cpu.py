@@ -165,7 +165,7 @@ def execution_params(cell: Any, input_size: int, hidden_size: int, config: Any, 
     if p.mode == "int8" and p.engine is None:
         from gatesim.costs.ort_graph import engine_graph
 
-        return {"engine": engine_graph(cell, config)}
+        return {"engine": engine_graph(cell, config, input_size, hidden_size)}
     return {}
 
 
@@ -293,7 +293,7 @@ def _needs_profile(profile: CpuProfile | None, mode: str, figures: Any) -> Any:
 
 def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows: list[dict]) -> tuple[float, float]:
     """(call seconds per sequence, seconds per step) of torch's layer; rows get their share."""
-    if any(not r["dtype"] == "float32" for r in rows if r["kind"] not in MEMORY):
+    if any(r["dtype"] != "float32" for r in rows if r["kind"] not in MEMORY):
         raise GatesimError("cpu mode library: torch's recurrent layers compute in float32; estimate the cell "
                            "unquantized (--float)")
     figures = _needs_profile(profile, "library", profile and profile.library.get(p.layer))

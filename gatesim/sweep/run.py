@@ -203,11 +203,10 @@ def run_sweep(config: SweepConfig | dict | str | Path, out: str | Path | None = 
                 else:
                     time.sleep(CLAIM_POLL_S)
                 have = cache.keys()
-                waiting = [(k, p) for k, p in todo if k not in have]
-                if len(waiting) < len(todo) and not mine:
-                    done[0] += len(todo) - len(waiting)
+                todo = [(k, p) for k, p in todo if k not in have]
+                if done[0] < len(keyed) - len(todo):  # rows another sweep saved
+                    done[0] = len(keyed) - len(todo)
                     progress(done[0], len(keyed), "costing (another sweep shares this folder)")
-                todo = waiting
         except KeyboardInterrupt:
             saved = len(cache.keys() & {k for k, _ in keyed})
             raise Interrupted(f"interrupted: {saved} of {len(keyed)} points are saved in "
