@@ -162,7 +162,7 @@ FLOAT = typer.Option(False, "--float", help="No quantization (float32 cell).")
 JSON = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
 
 
-@app.command()
+@app.command(short_help="Ops per step and per sequence by kind and operand width, with graph depths.")
 def count(
     cells: list[str] = typer.Argument(..., metavar="CELL...", help=CELL_HELP + "; several cells print side by side"),
     input_size: int = INPUT,
@@ -200,7 +200,7 @@ def count(
 OVERFLOW_HELP = "What a value too wide for a narrowed register does: wrap (two's complement) or saturate."
 
 
-@app.command()
+@app.command(short_help="Run a cell bit-accurately in integers: ranges, widths, overflows, equality with Brevitas.")
 def simulate(
     cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
     input_size: int = INPUT,
@@ -314,7 +314,7 @@ def with_target_options(command):
     return command
 
 
-@app.command()
+@app.command(short_help="Energy, latency and resources on a target, with the add-gated / multiply-gated ratio.")
 @with_target_options
 def estimate(
     cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
@@ -400,7 +400,7 @@ def _with_entry(kind: str) -> list[str]:
     return [name for name, t in TARGETS.items() if getattr(t, kind)]
 
 
-@app.command()
+@app.command(short_help="Measure this host for a cost model (cpu, ckks, tfhe) and write a profile.")
 def calibrate(
     target: str = typer.Argument(..., metavar="TARGET", help=" | ".join(_with_entry("calibrate"))),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Profile file to write (default: "
@@ -437,7 +437,7 @@ def calibrate(
         typer.echo(warning, err=True)
 
 
-@app.command()
+@app.command(short_help="Check a cost model against real execution (PyTorch, ONNX Runtime, TenSEAL, concrete, hls4ml).")
 def validate(
     target: str = typer.Argument(..., metavar="TARGET", help=" | ".join([*_with_entry("validate"), "hls4ml"])),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with: a path, or the name "
@@ -465,6 +465,10 @@ def validate(
     recalibrate: bool = typer.Option(True, "--recalibrate/--no-recalibrate", help="First time one quick operation "
                                      "against the profile (ckks, tfhe); when they disagree by more than 25 %, "
                                      "calibrate this host and predict with that profile (default on)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Also save the result as FOLDER/validate-TARGET.json; a sweep's report whose "
+                                  "results are in FOLDER shows its measured add/mul ratios beside the predicted "
+                                  "ones."),
     as_json: bool = JSON,
 ):
     """Check a cost model against real execution. cpu: the cells run as users run them (eager: a
@@ -478,6 +482,8 @@ def validate(
     from gatesim.costs.config import resolve_profile
 
     if target == "hls4ml":
+        if out is not None:
+            fail("--out saves add/mul ratios for a sweep's report; validate hls4ml has none (use --json)")
         return _validate_hls4ml(cells, hidden, precisions, as_json,
                                 modes=modes, bits=bits, rounding_bits=rounding_bits, inhibit=inhibit, batch=batch,
                                 input=input_size, profile=profile)
@@ -546,6 +552,10 @@ def validate(
     result = run_guarded(go)
     if spot is not None:
         result["spot_check"] = spot
+    if out is not None:
+        saved = save_validation(result, target, path, out)
+        typer.echo(f"wrote {saved}", err=True)
+    if spot is not None:
         if not as_json:
             typer.echo(f"profile {path}: spot check ({spot['what']}) predicted/measured {spot['ratio']:.2f}"
                        + (" after recalibrating" if "recalibrated_because" in spot else ""))
@@ -553,6 +563,19 @@ def validate(
         typer.echo(json.dumps(result))
     else:
         check.show(result)
+
+
+def save_validation(result: dict, target: str, profile: Path, folder: Path) -> Path:
+    """FOLDER/validate-TARGET.json: the result with what it was measured on and when."""
+    import datetime
+    import platform
+
+    from gatesim.calibrate.match import host_cpu
+    from gatesim.files import write_text_atomically
+
+    record = {"target": target, "measured_on": datetime.date.today().isoformat(), "host_cpu": host_cpu(),
+              "python": platform.python_version(), "profile": str(profile), **result}
+    return write_text_atomically(Path(folder) / f"validate-{target}.json", json.dumps(record, indent=1) + "\n")
 
 
 def _validate_hls4ml(cells, hidden, precisions, as_json: bool, **unused) -> None:
@@ -584,7 +607,7 @@ LARGE_SWEEP = 100_000  # points; above this a sweep asks for --yes
 SWEEP_POINTS_PER_S_PER_WORKER = 330  # benchmarks/sweep_speed.py on this 2-core machine: 664 points/s, 2 workers
 
 
-@app.command()
+@app.command(short_help="Cost (and train) a design space from a YAML file into a table and an interactive report.")
 def sweep(
     config: Path = typer.Argument(..., metavar="CONFIG", help="A sweep file, e.g. configs/sweeps/paper.yaml."),
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for NAME.parquet, NAME.csv, NAME.html, "
@@ -615,12 +638,9 @@ def sweep(
         TimeRemainingColumn,
     )
 
-    from gatesim.api import sweep as run_sweep
-    from gatesim.sweep import Interrupted
-
     bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), "eta", TimeRemainingColumn(), transient=True, disable=as_json)
-    task = bar.add_task("sweeping", total=None)
+    task = bar.add_task("starting (importing torch and Brevitas)", total=None)
 
     def check_size():
         from gatesim.sweep import load_sweep
@@ -633,20 +653,23 @@ def sweep(
                  f"{cores} worker(s) (more with tfhe's observed bounds or training); pass --yes to run it, or narrow "
                  "an axis / use sampling: {method: random, samples: N}")
 
-    run_guarded(check_size)
-
     def go():
-        with bar:
-            return run_sweep(config, out, workers, scheduler, report=not no_report,
-                             progress=lambda done, total, what: bar.update(task, completed=done, total=total,
-                                                                           description=what))
+        from gatesim.api import sweep as run_sweep
+
+        return run_sweep(config, out, workers, scheduler, report=not no_report,
+                         progress=lambda done, total, what: bar.update(task, completed=done, total=total,
+                                                                       description=what))
 
     try:
-        result = run_guarded(go)
-    except Interrupted as exc:
-        typer.echo(f"\n{exc}", err=True)
-        raise typer.Exit(130)
-    except KeyboardInterrupt:
+        with bar:  # from the first second: the imports take several
+            run_guarded(check_size)
+            result = run_guarded(go)
+    except KeyboardInterrupt as exc:
+        from gatesim.sweep import Interrupted  # (imported late: the bar shows while torch loads)
+
+        if isinstance(exc, Interrupted):
+            typer.echo(f"\n{exc}", err=True)
+            raise typer.Exit(130)
         typer.echo(f"\ninterrupted while writing the results: every computed point is saved in {out}; run the same "
                    "command again to finish", err=True)
         raise typer.Exit(130)
@@ -659,7 +682,7 @@ def sweep(
     _tables().print_sweep(result, summary)
 
 
-@app.command()
+@app.command(short_help="Rewrite the HTML report and markdown summary of a sweep's results file.")
 def report(
     results: Path = typer.Argument(..., metavar="RESULTS", help="A results table from `gatesim sweep` "
                                    "(NAME.parquet or NAME.csv)."),
@@ -680,7 +703,7 @@ def report(
         typer.echo(f"  {kind:9s} {path}")
 
 
-@app.command()
+@app.command(short_help="Quantization-aware training of a cell on a sequence task, scored by the integer simulator.")
 def train(
     cell: str = typer.Argument(..., metavar="CELL", help=CELL_HELP),
     task: str = typer.Option("adding", "--task", help="adding (sum of two marked values; MSE) or digits "

@@ -73,6 +73,10 @@ RESCALES = kinds("rescale")
 TABLES = kinds("table")
 NONLINEAR = kinds("nonlinear")
 UNIVARIATE = kinds("univariate")
+# What a step's time holds beyond its ops, each a results column step_latency_s_<part>: a call's
+# or a run's fixed cost (dispatch, launch, session) and the wait for weights that do not fit
+# the cache; with the op kinds they sum to the step's latency.
+BEYOND_KINDS = ("overhead", "memory_stall")
 FLOAT_BITS = 32  # width reported for operands that carry no quantizer (float32 tensors)
 
 

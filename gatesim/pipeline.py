@@ -12,7 +12,7 @@ from gatesim.costs import Estimate
 from gatesim.costs.cpu import torch_layer_name
 from gatesim.costs.targets import Target, get
 from gatesim.errors import GatesimError
-from gatesim.ops import KINDS
+from gatesim.ops import BEYOND_KINDS, KINDS
 from gatesim.results import DESIGN
 from gatesim.trace import OpGraph
 from gatesim.trace.template import CellTemplate
@@ -307,4 +307,7 @@ def row(point: dict[str, Any], graphs: dict[tuple, OpGraph] | None = None) -> di
         figures = est.by_kind.get(kind, {})
         out[f"step_latency_s_{kind}"] = figures.get("latency_s", 0.0)
         out[f"step_energy_pj_{kind}"] = figures.get("energy_pj", 0.0)
+    # the rest of a step's time, so that its parts sum to step_latency_s (the report's breakdown)
+    for part in BEYOND_KINDS:
+        out[f"step_latency_s_{part}"] = per_step.get(f"{part}_s", 0.0)
     return out

@@ -1,9 +1,11 @@
 """The readable tables `gatesim` prints when --json is not given (rich)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
-from gatesim.terminal import terminal
+from gatesim.ops import BEYOND_KINDS
+from gatesim.terminal import human_energy, human_seconds, terminal
 from rich.table import Table
 
 
@@ -83,13 +85,22 @@ def registers(o: dict) -> str:
     return ", ".join(parts) + f", {o['mode']}"
 
 
+def shipped_name(profile: str) -> str:
+    """A shipped profile by its name (what --profile takes), any other by its path."""
+    from gatesim.costs.config import PROFILES_DIR
+
+    path = Path(profile)
+    return path.stem if path.parent.resolve() == PROFILES_DIR.resolve() else profile
+
+
 def print_estimate(r: dict) -> None:
     console = terminal()
     from gatesim.costs import get
 
     head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
     params = get(r["target"]).sweep_params
-    shown = [f"{k.replace('_', ' ')} {r[k]}" for k in params if r.get(k) is not None]
+    shown = [f"{k.replace('_', ' ')} {shipped_name(r[k]) if k == 'profile' else r[k]}"
+             for k in params if r.get(k) is not None]
     if "profile" in params and r.get("profile") is None and not r.get("profile_note"):
         shown.append("no profile (the cost file's own figures)")
     head += "  " + ", ".join(shown) if shown else ""
@@ -106,11 +117,18 @@ def print_estimate(r: dict) -> None:
         console.print(f"energy: static {human_energy(r['static_energy_pj'])}, "
                       f"dynamic {human_energy(r['dynamic_energy_pj'])}")
     ratio = r["add_vs_mul"]
-    table = Table(title="by op kind, one step")
+    per_step = r.get("per_step") or {}
+    beyond = {part: per_step.get(f"{part}_s") for part in BEYOND_KINDS if per_step.get(f"{part}_s")}
+    table = Table(title="one step, by part" if beyond else "one step, by op kind")
     for col in ("kind", "energy", "latency"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind, v in r["by_kind"].items():
         table.add_row(kind, human_energy(v["energy_pj"]), human_seconds(v["latency_s"]))
+    for part, seconds in beyond.items():
+        table.add_row(part.replace("_", " "), "", human_seconds(seconds))
+    if beyond:
+        table.add_row("[bold]step[/bold]", human_energy(per_step.get("energy_pj")),
+                      f"[bold]{human_seconds(per_step.get('latency_s'))}[/bold]")
     console.print(table)
     res = Table(title="resources" + (f" ({ratio['pair']} ratio beside)" if ratio else ""))
     res.add_column("resource")
@@ -125,38 +143,14 @@ def print_estimate(r: dict) -> None:
         res.add_row(key, shown, *extra)
     console.print(res)
     if ratio:
-        console.print(f"{ratio['pair']}: energy x{fmt_ratio(ratio['energy_pj'])}, latency x{fmt_ratio(ratio['latency_s'])}")
+        times = {k: "n/a" if ratio[k] is None else f"x{fmt_ratio(ratio[k])}" for k in ("energy_pj", "latency_s")}
+        console.print(f"{ratio['pair']}: energy {times['energy_pj']}, latency {times['latency_s']}")
     elif r.get("add_vs_mul_unavailable"):
         console.print(f"no add/mul ratio: the twin {r['add_vs_mul_unavailable']}")
 
 
-SECONDS = ((1e-9, "ns"), (1e-6, "µs"), (1e-3, "ms"), (1.0, "s"), (60.0, "min"), (3600.0, "h"), (86400.0, "days"))
-JOULES_PJ = ((1.0, "pJ"), (1e3, "nJ"), (1e6, "µJ"), (1e9, "mJ"), (1e12, "J"), (1e15, "kJ"))
-
-
-def _human(value: Optional[float], units: tuple, none: str) -> str:
-    """value in the largest unit it reaches, 3 significant digits; `none` when there is no figure."""
-    if value is None or value != value or value == 0:
-        return none
-    size, name = units[0]
-    for step, unit in units:
-        if abs(value) >= step:
-            size, name = step, unit
-    return f"{value / size:.3g} {name}"
-
-
-def human_seconds(value: Optional[float]) -> str:
-    """1.5e-7 -> '150 ns', 5e5 -> '5.79 days'; 'n/a' when the model has no time."""
-    return _human(value, SECONDS, "n/a")
-
-
-def human_energy(pj: Optional[float]) -> str:
-    """Picojoules in pJ ... J; 'n/a' where the model has no energy figure (HE targets)."""
-    return _human(pj, JOULES_PJ, "n/a")
-
-
 def fmt_ratio(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def print_side_by_side(results: list[dict]) -> None:

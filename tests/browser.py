@@ -5,6 +5,7 @@ Test helper, not a test module. Chromium is driven over the DevTools protocol on
 `--enable-logging=stderr`: those CONSOLE lines are all logged at INFO, so console.error
 cannot be told from console.log, and failed resource loads do not appear at all.
 """
+import base64
 import fcntl
 import json
 import os
@@ -37,6 +38,7 @@ class Rendered:
     dom: str  # document.documentElement.outerHTML once the virtual-time budget ran out
     console_errors: list[str] = field(default_factory=list)
     stderr: str = ""  # browser output, for diagnosis only: full of harmless ERROR lines (dbus)
+    value: object = None  # what `evaluate` returned (JSON-like)
 
 
 def chromium_path() -> str | None:
@@ -58,8 +60,11 @@ def require_chromium() -> str:
     return path
 
 
-def render(html_path: Path, wait_ms: int = 15000, timeout_s: float = 90.0) -> Rendered:
-    """Load `html_path`, let its scripts run for `wait_ms` of virtual time, return the DOM.
+def render(html_path: Path, wait_ms: int = 15000, timeout_s: float = 90.0, evaluate: str | None = None,
+           screenshot: Path | None = None, width: int = 1400) -> Rendered:
+    """Load `html_path` in a `width`-pixel window, let its scripts run for `wait_ms` of virtual
+    time, return the DOM, the value of the JavaScript expression `evaluate` (JSON-like), and
+    write a full-page PNG to `screenshot`.
 
     Virtual time stands still while files load and skips ahead when the page is idle,
     so a large budget rarely costs its full length in wall-clock time.
@@ -73,14 +78,15 @@ def render(html_path: Path, wait_ms: int = 15000, timeout_s: float = 90.0) -> Re
     profile = tempfile.mkdtemp(prefix="gatesim-chromium-")
     try:
         with open(os.path.join(profile, "stderr.log"), "w+b") as err:
-            dom, errors = _drive(exe, profile, url, wait_ms, time.monotonic() + timeout_s, err)
+            dom, errors, value = _drive(exe, profile, url, wait_ms, time.monotonic() + timeout_s, err,
+                                        evaluate, screenshot, width)
             err.seek(0)
-            return Rendered(dom, errors, err.read().decode(errors="replace"))
+            return Rendered(dom, errors, err.read().decode(errors="replace"), value)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _drive(exe, profile, url, wait_ms, deadline, err) -> tuple[str, list[str]]:
+def _drive(exe, profile, url, wait_ms, deadline, err, evaluate, screenshot, width) -> tuple[str, list[str], object]:
     # The browser reads commands on fd 3 and writes replies on fd 4.
     cmd_r, cmd_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -107,6 +113,7 @@ def _drive(exe, profile, url, wait_ms, deadline, err) -> tuple[str, list[str]]:
         cdp.session = cdp.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Runtime", "Log", "Page"):
             cdp.call(f"{domain}.enable")
+        cdp.call("Emulation.setDeviceMetricsOverride", width=width, height=900, deviceScaleFactor=1, mobile=False)
         # Hold virtual time until the navigation has started, as Chromium's own tests do.
         cdp.call("Emulation.setVirtualTimePolicy", policy="pause")
         nav = cdp.call("Page.navigate", url=url)
@@ -117,12 +124,23 @@ def _drive(exe, profile, url, wait_ms, deadline, err) -> tuple[str, list[str]]:
         cdp.wait_for({"Page.loadEventFired", "Emulation.virtualTimeBudgetExpired"})
         dom = cdp.call("Runtime.evaluate", expression="document.documentElement.outerHTML",
                        returnByValue=True)["result"]["value"]
+        value = None
+        if evaluate:
+            reply = cdp.call("Runtime.evaluate", expression=evaluate, returnByValue=True)
+            if "exceptionDetails" in reply:
+                raise RuntimeError(f"evaluate failed: {reply['exceptionDetails']}")
+            value = reply["result"].get("value")
+        if screenshot:
+            size = cdp.call("Page.getLayoutMetrics")["cssContentSize"]
+            shot = cdp.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                            clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            Path(screenshot).write_bytes(base64.b64decode(shot["data"]))
         cdp.session = None
         try:
             cdp.call("Browser.close")
         except RuntimeError:
             pass  # the pipe may close before the reply arrives
-        return dom, cdp.errors
+        return dom, cdp.errors, value
     finally:
         os.close(cmd_w)
         try:

@@ -149,3 +149,46 @@ def test_help_shows_flags_as_flags():
         assert r.exit_code == 0, (name, r.output)
         assert "<bool>" not in r.output, name
     assert "<int>" in run("count", "--help").output
+
+
+def test_command_list_reads_one_short_line_per_command():
+    """`gatesim --help` at 80 columns: each command's summary is one sentence of at most two
+    lines, not a docstring cut mid-paragraph."""
+    from typer.main import get_command
+
+    for name, command in get_command(app).commands.items():
+        assert command.short_help and len(command.short_help) <= 110 and "\n" not in command.short_help, name
+
+
+def test_sweep_shows_progress_before_the_heavy_imports(tmp_path):
+    """In a terminal the sweep's progress line is the first thing drawn: it says what the
+    first seconds are spent on (importing torch and Brevitas) instead of showing nothing."""
+    import pty
+    import re
+    import select
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text("schema_version: 1\nname: tiny\naxes: {cell: [gru], input_size: [2], hidden_size: [2], "
+                      "steps: [2], weight_bits: [4], act_bits: [4]}\ntargets: {fpga: {}}\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "cli.py", "sweep", str(config), "--out", str(tmp_path / "out"),
+                                  "--workers", "1"])
+    seen = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    _, status = os.waitpid(pid, 0)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    first = next(line for line in text.replace("\r", "\n").splitlines() if line.strip())
+    assert first.startswith("starting (importing torch and Brevitas)"), text

@@ -31,7 +31,21 @@ def test_estimate_json_contract(target, extra):
 def test_estimate_table_is_readable():
     r = run("estimate", "add_lstm", "--target", "fpga", "-i", "4", "-H", "8")
     assert r.exit_code == 0, r.output
-    assert "by op kind" in r.stdout and "add_lstm/lstm" in r.stdout and "lut" in r.stdout
+    assert "one step, by op kind" in r.stdout and "add_lstm/lstm" in r.stdout and "lut" in r.stdout
+
+
+@pytest.mark.parametrize("mode", ["eager", "fused", "int8"])
+def test_estimate_step_table_holds_every_part_of_the_step(mode):
+    """The terminal's step table has the call overhead beside the op kinds, and its parts sum
+    to the step latency it prints (as the report's breakdown bars do)."""
+    args = ("estimate", "gru", "-i", "32", "-H", "64", "--mode", mode, "--profile", "cpu-vm")
+    out = json.loads(run(*args, "--json").stdout)
+    parts = sum(v["latency_s"] for v in out["by_kind"].values())
+    parts += out["per_step"]["overhead_s"] + out["per_step"]["memory_stall_s"]
+    assert parts == pytest.approx(out["per_step"]["latency_s"], rel=1e-12)
+    assert out["per_step"]["overhead_s"] > 0
+    table = run(*args).stdout
+    assert "one step, by part" in table and "│ overhead" in table and "│ step" in table
 
 
 @pytest.mark.parametrize("args, message", [

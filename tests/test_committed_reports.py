@@ -12,13 +12,20 @@ from gatesim.train.run import checkpoint_path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def with_validations(folder: Path) -> Path:
+    """`folder` holding the committed `gatesim validate --out reports` results, as reports/ does."""
+    for path in (ROOT / "reports").glob("validate-*.json"):
+        (folder / path.name).write_text(path.read_text())
+    return folder
+
+
 def test_paper_summary_regenerates_byte_for_byte(tmp_path):
-    result = sweep(ROOT / "configs" / "sweeps" / "paper.yaml", out=tmp_path, workers=2)
+    result = sweep(ROOT / "configs" / "sweeps" / "paper.yaml", out=with_validations(tmp_path), workers=2)
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "paper.md").read_text()
 
 
 def test_tfhe_summary_regenerates_byte_for_byte(tmp_path):
-    result = sweep(ROOT / "configs" / "sweeps" / "tfhe.yaml", out=tmp_path, workers=2)
+    result = sweep(ROOT / "configs" / "sweeps" / "tfhe.yaml", out=with_validations(tmp_path), workers=2)
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "tfhe.md").read_text()
 
 
@@ -31,7 +38,7 @@ def test_adding_summary_regenerates_byte_for_byte_from_the_saved_training_runs(t
     if missing:  # the key hashes the training code: a change there means training again (hours)
         pytest.skip(f"the training code changed since reports/train was saved ({len(missing)} runs to redo, "
                     f"e.g. {missing[0]}): run `gatesim sweep configs/sweeps/adding.yaml` and commit")
-    result = sweep(config, out=tmp_path, workers=1)
+    result = sweep(config, out=with_validations(tmp_path), workers=1)
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "adding.md").read_text()
 
 
@@ -51,5 +58,5 @@ def test_tfhe_accuracy_summary_regenerates_byte_for_byte_from_the_saved_runs(tmp
     if missing:
         pytest.skip(f"the training or rounding code changed since reports/train was saved ({len(missing)} files, "
                     f"e.g. {missing[0]}): run `gatesim sweep configs/sweeps/tfhe-accuracy.yaml` and commit")
-    result = sweep(config, out=tmp_path, workers=1)
+    result = sweep(config, out=with_validations(tmp_path), workers=1)
     assert result.files["markdown"].read_text() == (ROOT / "reports" / "tfhe-accuracy.md").read_text()

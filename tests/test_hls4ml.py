@@ -89,3 +89,7 @@ def test_hls4ml_units_equal_the_fpga_models(layer, tmp_path):
     by = {(r["reuse_factor"], r["unit"]): r for r in rows}
     assert by[5, "input multipliers"]["hls4ml"] == -(-4 * gates * 8 // 5)  # parsed, not defaulted
     assert all(r["equal"] for r in rows), [r for r in rows if not r["equal"]]
+    # a hidden size equal to the input size (4): the two kernels are still told apart
+    square = compare_units(layer, 4, 1, str(tmp_path / "square"))
+    assert {r["unit"] for r in square} >= {"input multipliers", "recurrent multipliers"}
+    assert all(r["equal"] for r in square), square

@@ -2,6 +2,7 @@
 and the figures and the markdown summary say what the results table says."""
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -63,20 +64,68 @@ def trained(tmp_path_factory):
     return out, sweep(parse(TRAINED), out, workers=1)
 
 
+# Each figure's traces as the page holds them (plotly.js decodes arrays into typed arrays)
+FIGURE_DATA = """(() => {
+  const plain = v => v == null ? null : ArrayBuffer.isView(v) ? Array.from(v)
+                   : Array.isArray(v) ? v.map(plain) : v;
+  return JSON.stringify(Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')].map(
+    d => [d.id, d._fullData.map(t => ({name: t.name, type: t.type, meta: t.meta || null, x: plain(t.x),
+                                  y: plain(t.y), z: plain(t.z)}))])));
+})()"""
+SCREENSHOTS = ROOT / ".artifacts" / "screenshots"
+
+
+def dominated(x: list, y: list) -> list[bool]:
+    """Brute force, independent of the report's own front code: whether another point is at
+    least as good in both and better in one."""
+    return [any(x2 <= x1 and y2 <= y1 and (x2 < x1 or y2 < y1) for x2, y2 in zip(x, y)) for x1, y1 in zip(x, y)]
+
+
 @pytest.mark.parametrize("which", ["run", "trained"])
 def test_report_renders_in_headless_chromium_without_console_errors(which, request):
+    """What a person sees: no console errors, every figure drawn with data, each Pareto front
+    with every non-dominated point (two or more where the data has them), the breakdown's
+    stacks summing to the table's step latency; a full-page screenshot is left in
+    .artifacts/screenshots for a person to look at."""
     require_chromium()
     out, result = request.getfixturevalue(which)
     html = result.files["html"]
     text = html.read_text()
     assert not re.search(r'<script[^>]+src=', text), "the page must not load scripts from elsewhere"
-    page = render(html, wait_ms=20000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"report-{which}.png"
+    page = render(html, wait_ms=20000, evaluate=FIGURE_DATA, screenshot=shot)
     assert page.console_errors == []
+    assert shot.stat().st_size > 50_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     expected = [name for name in figures.FIGURES if name != "accuracy_pareto" or which == "trained"]
-    divs = FigureDivs(figures.FIGURES)
+    divs = FigureDivs([*figures.FIGURES, "validated_ratios"])
     divs.feed(page.dom)
     assert all(divs.svgs[name] > 0 for name in expected), divs.svgs
     assert ("accuracy_pareto" in divs.svgs and divs.svgs["accuracy_pareto"] > 0) == (which == "trained")
+    drawn = json.loads(page.value)
+    for name in expected:  # every figure holds data, not only axes
+        assert any((t["x"] or t["z"]) for t in drawn[name]), name
+    table = result.table[result.table["feasible"].astype(bool)]
+    fronts = [t for t in drawn["pareto"] if (t["meta"] or {}).get("role") == "front"]
+    assert fronts
+    for front in fronts:
+        m = front["meta"]
+        group = table[(table["target"] == m["target"]) & (table["cell"] == m["cell"])
+                      & (table["hidden_size"] == m["hidden_size"])]
+        y_col = figures.objective(m["target"])[0]
+        keep = [not d for d in dominated(list(group["latency_s"]), list(group[y_col]))]
+        # equal points are one point of the front
+        assert sorted(set(front["x"])) == pytest.approx(sorted(set(group["latency_s"][keep])))
+    parts = [t for t in drawn["op_breakdown"] if (t["meta"] or {}).get("role") == "part"]
+    totals = [t for t in drawn["op_breakdown"] if (t["meta"] or {}).get("role") == "total"]
+    assert {t["meta"]["target"] for t in totals} == set(table["target"])  # every target has its stack
+    for total in totals:
+        stacks = [p for p in parts if p["meta"]["target"] == total["meta"]["target"]]
+        for i, step in enumerate(total["y"]):
+            assert sum(p["y"][i] for p in stacks) == pytest.approx(step, rel=1e-9)
+            setting, cell = total["x"][0][i], total["x"][1][i]
+            rows = table[(table["target"] == total["meta"]["target"]) & (table["cell"] == cell)]
+            assert step in set(rows["step_latency_s"]), (setting, cell)
 
 
 def test_accuracy_summary_and_figure(trained):
@@ -164,8 +213,94 @@ def test_pareto_figure_marks_overflow_and_carries_hover_details(run):
     scatter = [t for t in fig.data if t.mode == "markers"]
     assert {t.name for t in scatter} == {"gru", "add_gru", "lstm", "add_lstm"}
     symbols = {s for t in scatter for s in t.marker.symbol}
-    assert symbols == {"circle", "x"}  # acc_bits 8 is narrower than these sums need
+    sizes = set(figures.size_symbols(result.table).values())
+    assert {s.removesuffix("-open") for s in symbols} == sizes  # marker shape: hidden size, one meaning
+    assert any(s.endswith("-open") for s in symbols)  # acc_bits 8 is narrower than these sums need
     text = scatter[0].text[0]
     assert "H=" in text and "latency" in text and "w4a" in text
     n_points = sum(len(t.x) for t in scatter)
     assert n_points == int(result.table["feasible"].sum())
+    assert len({t.legend for t in scatter}) == len(figures.targets(result.table))  # a legend per panel
+
+
+def test_a_front_holds_each_trade_off_of_one_size(tmp_path):
+    """FPGA reuse factors trade LUTs for cycles: at one hidden size the front has both."""
+    config = {"schema_version": 1, "name": "rf", "axes": {"cell": ["gru"], "input_size": [4], "hidden_size": [8],
+                                                          "steps": [10], "weight_bits": [4], "act_bits": [4]},
+              "targets": {"fpga": {"reuse_factor": [1, 4]}}}
+    result = sweep(parse(config), tmp_path, workers=1)
+    fronts = [t for t in figures.pareto(result.table).data if t.meta and t.meta["role"] == "front"]
+    assert [len(t.x) for t in fronts] == [2]
+    assert sorted(fronts[0].x) == sorted(result.table["latency_s"])
+
+
+def test_he_points_read_na_energy_and_times_in_human_units(run):
+    _, result = run
+    tfhe = result.table[(result.table["target"] == "tfhe") & result.table["feasible"].astype(bool)]
+    text = figures.hover_text(tfhe.head(3))
+    assert all("energy n/a" in t and "PBS per step" in t for t in text)
+    assert not any(" s (" in t and "e-0" in t for t in text)  # no raw floats for times
+
+
+def test_every_target_trades_latency_against_a_figure_that_varies(run):
+    """A second objective that is one constant makes every front a point: within one hidden
+    size, each target's objective takes more than one value (CKKS' ring size varies with the
+    cell's depth, across cells)."""
+    _, result = run
+    table = result.table[result.table["feasible"].astype(bool)]
+    for target, group in table.groupby("target"):
+        column = figures.objective(target)[0]
+        within = group.groupby("hidden_size")[column].nunique().max()
+        assert within > 1, (target, column)
+
+
+def test_ratio_axes_keep_small_differences_small(run):
+    _, result = run
+    fig = figures.ratio_vs_hidden(result.table)
+    for axis in [k for k in fig.layout if k.startswith("yaxis")]:
+        lo, hi = fig.layout[axis].range
+        assert lo <= 1 - figures.RATIO_SPAN and hi >= 1 + figures.RATIO_SPAN
+
+
+def test_bit_heatmaps_draw_only_the_grids_the_widths_change(run):
+    _, result = run
+    fig = figures.bit_heatmaps(result.table)
+    for heat in fig.data:
+        values = pd.Series([v for row in heat.z for v in row]).dropna().round(2)
+        assert values.nunique() > 1, heat.meta
+    both = ratios(result.table)
+    both = both[both["weight_bits"].notna()]
+    drawn = {t.meta["panel"] for t in fig.data}
+    note = " ".join(a.text for a in fig.layout.annotations if "not drawn" in a.text or "No add/mul" in a.text)
+    for (target, setting), _ in both.groupby(["target", "setting"]):
+        name = target + (f" ({setting})" if setting else "")
+        assert name in drawn or name in note, name
+    assert "No add/mul pairs with bit widths on ckks" in note  # every target drawn or its absence said
+
+
+def test_validated_ratios_sit_beside_the_predictions(run, tmp_path):
+    """`gatesim validate cpu --out` saves a real run; the report of results in that folder
+    draws its predicted and measured add/mul ratios side by side."""
+    out, _ = run
+    folder = tmp_path / "with-validation"
+    folder.mkdir()
+    (folder / "rep.parquet").write_bytes((out / "rep.parquet").read_bytes())
+    r = subprocess.run([sys.executable, str(ROOT / "cli.py"), "validate", "cpu", "--cell", "gru", "--cell", "add_gru",
+                        "-H", "8", "--mode", "eager", "-B", "1", "--input", "4", "--profile", "cpu-vm",
+                        "--no-recalibrate", "--out", str(folder)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    saved = json.loads((folder / "validate-cpu.json").read_text())
+    from gatesim.report import report
+
+    files = report(folder / "rep.parquet")
+    assert 'id="validated_ratios"' in files["html"].read_text()
+    md = files["markdown"].read_text()
+    assert "## Add/mul ratios predicted and measured" in md
+    assert f"| cpu | add_gru/gru | batch=1, mode=eager | 8 | {saved['add_vs_mul'][0]['predicted_ratio']:.2f} | " \
+           f"{saved['add_vs_mul'][0]['measured_ratio']:.2f} |" in md
+    from gatesim.report import load_validated
+
+    fig = figures.validated_ratios(pd.read_parquet(folder / "rep.parquet"), load_validated(folder))
+    bars = {t.meta["role"]: list(t.y) for t in fig.data if t.type == "bar"}
+    assert bars["measured"] == [p["measured_ratio"] for p in saved["add_vs_mul"]]
+    assert bars["predicted"] == [p["predicted_ratio"] for p in saved["add_vs_mul"]]

@@ -224,6 +224,6 @@ TARGET = register(Target(
              Option("insecure", "--insecure", "accept an N below 128-bit security for its chain", bool),
              Option("matvec", "--matvec", "matrix-vector method, diagonal (default, as TenSEAL does it) or bsgs "
                                           "(baby-step giant-step)")),
-    second_objective=("ckks_ciphertext_bytes", "ciphertext size (bytes)"),
+    second_objective=("ckks_poly_modulus_degree", "ring size N"),  # what the depth forces; keys and ciphertexts grow with it
     quantized=False,  # CKKS computes on approximate reals: it costs the cell without quantizers
     calibrate="gatesim.calibrate.ckks", validate="gatesim.validate.ckks"))

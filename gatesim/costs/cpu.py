@@ -347,7 +347,7 @@ class CpuModel:
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
                          "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * price.energy(energy, o),
                          "latency_s": price.seconds(timing, o, dtype_of(o))})
-        call_s, memory_s = 0.0, 0.0
+        call_s, memory_s, stall_s = 0.0, 0.0, 0.0
         if p.mode == "library":
             call_s, step_s = library_step(graph, p, profile, rows)
             overhead_s = step_s - sum(r["latency_s"] for r in rows)
@@ -360,7 +360,8 @@ class CpuModel:
             cache = costs.energy.cache_bytes.value
             memory_s = weight_bytes / timing.memory_bytes_per_s() if weight_bytes > cache else 0.0
             overhead_s = timing.overhead(graph)
-            step_s = overhead_s + max(compute_s, memory_s)
+            stall_s = max(0.0, memory_s - compute_s)  # the arithmetic waits for the weights
+            step_s = overhead_s + compute_s + stall_s
         compute_s = sum(r["latency_s"] for r in rows)
         step_pj = sum(r["energy_pj"] for r in rows)
         kinds = by_kind(rows)
@@ -368,7 +369,7 @@ class CpuModel:
                    "profile": str(p.profile) if p.profile else None,
                    "per_step": {"energy_pj": step_pj, "latency_s": step_s + call_s / p.steps,
                                 "overhead_s": overhead_s + call_s / p.steps, "compute_s": compute_s,
-                                "memory_s": memory_s},
+                                "memory_s": memory_s, "memory_stall_s": stall_s},
                    "per_sequence_call_s": call_s}
         resources = {"weight_bytes": weight_bytes, "dispatches_per_step": graph.dispatches}
         if p.engine:

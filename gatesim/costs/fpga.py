@@ -235,4 +235,5 @@ TARGET = register(Target(
                     "reuse factor of the recurrent (state) matrix work; default --reuse-factor", int),
              Option("clock_mhz", "--clock-mhz", "clock (default from the fpga cost file)", float),
              Option("part", "--part", "part whose totals give utilization (xcvu9p, xcku115)")),
+    second_objective=("fpga_lut", "LUTs"),  # area, what the reuse factor trades against cycles
     check_sweep=check_sweep))

@@ -35,7 +35,8 @@ class Target:
     params: type[BaseModel]  # the model's keyword parameters, validated
     summary: str  # one line: what the model captures
     options: tuple[Option, ...] = ()
-    # the report's second objective beside latency: (results column, axis label)
+    # the report's second objective beside latency: (results column, axis label); one that
+    # varies between designs of the same size, or the report's Pareto fronts hold one point
     second_objective: tuple[str, str] = ("energy_pj", "energy (pJ)")
     quantized: bool = True  # False: costs the cell without quantizers (it computes on reals)
     validation_only: frozenset[str] = frozenset()  # parameters that are no sweep axes

@@ -73,10 +73,10 @@ def ratios(table: pd.DataFrame) -> pd.DataFrame:
     match = ["pair", "target"] + [c for c in DESIGN if c not in ("cell", *VARIANT)] + params_of(table)
     # (an empty frame's row-wise join is a frame, not a column: no feasible point at all)
     keys = ok[match].astype("string").fillna("-").agg("|".join, axis=1) if len(ok) else pd.Series(dtype=str)
-    add = ok[ok["gating"] == "add"].assign(_k=keys)
-    mul = ok[ok["gating"] == "mul"].assign(_k=keys)
+    # (assigning a whole Series to an empty frame would give it the Series' rows)
+    add, mul = (ok[ok["gating"] == g].assign(_k=keys[ok["gating"] == g]) for g in ("add", "mul"))
     figures = ["latency_s", "energy_pj"]
-    both = add.merge(mul[["_k", *figures]], on="_k", suffixes=("", "_mul"))
+    both = add.merge(mul[["_k", *figures]], on="_k", suffixes=("", "_mul")) if len(add) and len(mul) else add.iloc[:0]
     if both.empty:
         return both.assign(variant=pd.Series(dtype=str), setting=pd.Series(dtype=str), latency_ratio=pd.Series(dtype=float),
                            energy_ratio=pd.Series(dtype=float), bits=pd.Series(dtype=str))
@@ -96,3 +96,31 @@ def pareto_mask(x: pd.Series, y: pd.Series) -> pd.Series:
         if y.iloc[i] < best_y:
             keep[i], best_y = True, y.iloc[i]
     return pd.Series(keep, index=x.index)
+
+
+def validated_pairs(validated: dict[str, dict], table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The add/mul latency ratios of `gatesim validate` results ({target: its JSON}), one row
+    per pair, hidden size and setting: target, pair, setting, hidden_size, predicted, measured,
+    source. A setting is every other field of the result's row (mode, batch, bits, ...). With a
+    results table, only the validated batch sizes the table has (when it has any of them)."""
+    rows = []
+    batches = set(table["batch"].dropna().astype(int)) if table is not None and "batch" in table else set()
+    for target, result in validated.items():
+        found = result.get("add_vs_mul", [])
+        if any(p.get("batch") in batches for p in found):
+            found = [p for p in found if p.get("batch", next(iter(batches))) in batches]
+        for p in found:
+            predicted = p.get("predicted_ratio", p.get("predicted_time_ratio"))
+            measured = p.get("measured_ratio", p.get("measured_time_ratio"))
+            if predicted is None or measured is None:
+                continue
+            setting = ", ".join(f"{k}={_plain(v)}" for k, v in p.items()
+                                if k not in ("pair", "hidden_size") and not k.endswith("ratio") and v is not None)
+            rows.append({"target": target, "pair": p["pair"], "setting": setting, "hidden_size": p["hidden_size"],
+                         "predicted": predicted, "measured": measured,
+                         "source": result.get("source", f"validate-{target}.json")})
+    frame = pd.DataFrame(rows, columns=["target", "pair", "setting", "hidden_size", "predicted", "measured", "source"])
+    order = {t: i for i, t in enumerate(TARGETS)}
+    frame = frame.assign(_order=frame["target"].map(lambda t: order.get(t, len(order))))
+    frame = frame.sort_values(["_order", "pair", "setting", "hidden_size"], kind="stable")
+    return frame.drop(columns="_order").reset_index(drop=True)

@@ -11,9 +11,11 @@ from gatesim.report.compare import (
     second,
     settings,
     targets,
+    validated_pairs,
     variant_label,
 )
 from gatesim.results import DESIGN
+from gatesim.terminal import human_energy, human_seconds
 
 MAX_COLUMNS = 8  # hidden sizes shown side by side
 
@@ -73,6 +75,13 @@ def risk_of(point: pd.Series) -> str:
     return "; ".join(risks)
 
 
+def trade_off(label: str, column: str, value) -> str:
+    """The second objective in human units: energy in pJ ... J, counts and sizes whole."""
+    if value is None or pd.isna(value):
+        return ""
+    return f"energy {human_energy(value)}" if column == "energy_pj" else f"{label} {value:,.0f}"
+
+
 def cheapest(table: pd.DataFrame) -> pd.DataFrame:
     """The lowest-latency feasible point of each cell on each target, at the largest hidden size."""
     ok = table[table["feasible"].astype(bool)]
@@ -87,8 +96,8 @@ def cheapest(table: pd.DataFrame) -> pd.DataFrame:
             risks = group.apply(risk_of, axis=1)
             best = group.assign(_risky=risks != "").sort_values(["latency_s", "_risky"], kind="stable").iloc[0]
             rows.append({"target": target, "cell": best["v"], "bits": bits_label(best), "setting": best["setting"],
-                         "H": best["hidden_size"], "T": best["steps"], "latency (s)": f"{best['latency_s']:.4g}",
-                         "trade-off": f"{label} {best[objective]:.4g}" if pd.notna(best.get(objective)) else "",
+                         "H": best["hidden_size"], "T": best["steps"], "latency": human_seconds(best["latency_s"]),
+                         "trade-off": trade_off(label, objective, best.get(objective)),
                          "risk": risk_of(best)})
     return pd.DataFrame(rows)
 
@@ -158,7 +167,45 @@ def rounding_section(table: pd.DataFrame) -> list[str]:
             markdown_table(pd.DataFrame(rows)), ""]
 
 
-def summary(table: pd.DataFrame, name: str, title: str) -> str:
+def validated_section(table: pd.DataFrame, validated: dict[str, dict]) -> list[str]:
+    """The measured add/mul ratios of `gatesim validate` results beside their predictions."""
+    pairs = validated_pairs(validated, table)
+    if pairs.empty:
+        return []
+    out = pd.DataFrame({"target": pairs["target"], "pair": pairs["pair"], "setting": pairs["setting"],
+                        "H": pairs["hidden_size"], "predicted": pairs["predicted"].map("{:.2f}".format),
+                        "measured": pairs["measured"].map("{:.2f}".format),
+                        "off by": (pairs["predicted"] / pairs["measured"] - 1).map("{:+.0%}".format)})
+    sources = "; ".join(dict.fromkeys(pairs["source"]))
+    return ["## Add/mul ratios predicted and measured (`gatesim validate`)", "",
+            f"Each validation run's add-gated / multiply-gated latency ratio as the cost model predicts it (computed "
+            f"exactly as `estimate` and this sweep compute theirs) beside the one measured on real execution "
+            f"({sources}). The validated designs are the validation's own (sizes, widths), not this sweep's points.",
+            "", markdown_table(out), ""] + fastest_section(validated, table)
+
+
+def fastest_section(validated: dict[str, dict], table: pd.DataFrame) -> list[str]:
+    """Where a validation compared each side's fastest execution (cpu): which one wins, and by
+    how much, as predicted and as measured."""
+    lines = []
+    batches = set(table["batch"].dropna().astype(int)) if "batch" in table else set()
+    for target, result in validated.items():
+        rows = [r for r in result.get("fastest", []) if not batches or r.get("batch") in batches] or \
+            result.get("fastest", [])
+        if not rows:
+            continue
+        out = pd.DataFrame({"pair": [r["pair"] for r in rows], "H": [r["hidden_size"] for r in rows],
+                            "B": [r.get("batch", "") for r in rows],
+                            "predicted": [f"{r['predicted_ratio']:.2f} ({r['predicted_modes']})" for r in rows],
+                            "measured": [f"{r['measured_ratio']:.2f} ({r['measured_modes']})" for r in rows]})
+        lines += [f"### {target}: fastest add-gated execution / fastest multiply-gated execution", "",
+                  "Each side at the execution that runs it fastest (add-gated/multiply-gated executions in "
+                  "brackets), picked by the model and, separately, by the measurements: the saving a user who "
+                  "picks the best execution for each cell gets.", "", markdown_table(out), ""]
+    return lines
+
+
+def summary(table: pd.DataFrame, name: str, title: str, validated: dict[str, dict] | None = None) -> str:
     feasible = table["feasible"].astype(bool)
     designs = table.drop_duplicates([c for c in DESIGN if c in table])
     lines = [f"# {title}", "",
@@ -172,6 +219,7 @@ def summary(table: pd.DataFrame, name: str, title: str) -> str:
         lines += [f"## {what}: add-gated / multiply-gated", "",
                   "Median over the other axes of the ratio between twin points (same sizes, bits, target "
                   "and parameters); below 1 the add-gated cell is cheaper.", "", markdown_table(grid), ""]
+    lines += validated_section(table, validated or {})
     if "accuracy" in table.columns:
         lines += accuracy_section(table)
     lines += rounding_section(table)

@@ -178,7 +178,8 @@ def gatesim_units(layer_name: str, hidden: int, reuse: int) -> dict[str, Any]:
     config = CellConfig(weight_bits=UNIT_BITS, act_bits=UNIT_BITS)
     graph, result = estimate(layer_name, INPUT_SIZE, hidden, "fpga", 1, config, reuse_factor=reuse)
     ops = {n: d["op"] for n, d in graph.graph.nodes(data=True)}
-    sums = {("input" if ops[r["node"]].reduction == INPUT_SIZE else "recurrent"): -(-r["count"] // r["reuse_factor"])
+    # the cells' two weighted sums are traced as input_linear and hidden_linear (sizes may be equal)
+    sums = {("input" if r["fx_node"].startswith("input") else "recurrent"): -(-r["count"] // r["reuse_factor"])
             for r in result.by_node if ops[r["node"]].info.weighted_sum}
     tables: dict[str, dict[str, int]] = {}
     for r in result.by_node:
@@ -249,9 +250,9 @@ def show(result: dict[str, Any]) -> None:
     console.print("[green]bit-exact on every row[/green]" if result["bit_exact"] else
                   "[red]NOT bit-exact[/red]: see --json first_mismatch per row")
     units = Table(title=f"hardware units: hls4ml's parameters.h vs gatesim's FPGA model (ap_fixed<{UNIT_BITS},6>)")
-    for col in ("layer", "H", "reuse", "unit", "hls4ml", "gatesim", ""):
-        units.add_column(col, justify="left" if col in ("layer", "unit", "") else "right", no_wrap=True)
+    for col in ("layer", "H", "reuse", "unit", "hls4ml", "gatesim", "equal"):
+        units.add_column(col, justify="left" if col in ("layer", "unit", "equal") else "right", no_wrap=True)
     for u in result.get("units", []):
         units.add_row(u["layer"], str(u["hidden_size"]), str(u["reuse_factor"]), u["unit"], f"{u['hls4ml']:,}",
-                      f"{u['gatesim']:,}", "" if u["equal"] else "differs")
+                      f"{u['gatesim']:,}", "yes" if u["equal"] else "[red]NO[/red]")
     console.print(units)
