@@ -3,7 +3,7 @@
 Each configuration is simulated from zero states (torch's convention, no states passed) and
 its integer outputs, times their scale, must equal the real layer's float32 outputs at every
 step, element for element; a configuration the simulator cannot run exactly is refused with a
-GatesimError that says why. The table in README.md ("Supported Brevitas recurrent layers")
+GatesimError that says why. The table in docs/simulate.md ("Supported Brevitas recurrent layers")
 lists these same configurations.
 """
 from __future__ import annotations

@@ -94,7 +94,7 @@ def published():
 
 @pytest.mark.parametrize("entry", published(), ids=lambda e: e["name"])
 def test_fpga_model_beside_a_published_design(entry):
-    """The README states these errors; a change that moves them far is a regression."""
+    """docs/estimate.md states these errors; a change that moves them far is a regression."""
     d = entry["design"]
     r = estimate_cell(d["cell"], d["input_size"], d["hidden_size"], "fpga", 1,
                       CellConfig(weight_bits=d["bits"], act_bits=d["bits"]), steps=d["steps"],
