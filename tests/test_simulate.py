@@ -360,3 +360,26 @@ def test_float_scaled_quantizers_are_exact_integer_arithmetic_without_a_float_re
     acc = np.concatenate([x_int, np.zeros((3, 7), np.int64)], 1) @ w_int.T + b_int
     expected = [[max(-128, min(127, round(Fraction(int(a)) * s_in * s_w / s_in))) for a in row] for row in acc]
     np.testing.assert_array_equal(result.int_outputs[0][:, 0], expected)
+
+
+def test_a_state_read_unquantized_on_a_grid_it_cannot_keep_is_refused(monkeypatch):
+    """A user cell returning its state on a finer grid than it is stored on, and reading it
+    raw (relu(h)): Brevitas carries the exact value, an integer datapath cannot, so the
+    simulator refuses, naming the state and the reader. Without the refusal it would run and
+    differ from Brevitas; requantizing the returned state makes it exact."""
+    import torch
+
+    from gatesim.simulate.api import simulate
+    from gatesim.simulate.engine import Simulator
+    from tests.user_cells import Leaky
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 6, 4) * 2 - 1
+    with pytest.raises(GatesimError, match=r"state 'h'.*reads it unquantized in relu.*Requantize"):
+        simulate(Leaky(4, 8).eval(), x)
+    monkeypatch.setattr(Simulator, "_raw_readers", lambda self, name: [])
+    torch.manual_seed(0)
+    assert simulate(Leaky(4, 8).eval(), x, check_brevitas=True).brevitas["bit_exact"] is False
+    monkeypatch.undo()
+    torch.manual_seed(0)
+    assert simulate(Leaky(4, 8, requantize=True).eval(), x, check_brevitas=True).brevitas["bit_exact"] is True

@@ -27,6 +27,7 @@ from gatesim.simulate.rules import SIM_RULES, SimCtx, SimOptions, round_lsbs, un
 from gatesim.simulate.values import Compiled, Meta, Recorder
 from gatesim.trace import trace_module
 from gatesim.trace.keys import find_rule
+from gatesim.trace.rules import entry_qtype
 from gatesim.trace.tracer import eval_mode
 from gatesim.trace.values import Val
 
@@ -269,9 +270,29 @@ class Simulator:
         t, e = out.qtype, entry.qtype
         if out.scale == entry.scale and t is not None and e.lo <= t.lo and t.hi <= e.hi:
             return lambda data: data
-        rescale = rounding_rescaler(Fraction(out.scale) / Fraction(entry.scale), "half_even")
+        ratio = Fraction(out.scale) / Fraction(entry.scale)
+        exact = ratio.denominator == 1 and t is not None and e.lo <= t.lo * ratio and t.hi * ratio <= e.hi
+        raw = self._raw_readers(state_name)
+        if not exact and raw:
+            # Brevitas carries the returned value unrounded into the next step; an integer
+            # datapath stores it on one grid, so the two part after the first step
+            raise GatesimError(
+                f"state {state_name!r}: the cell returns it ({out_name!r}) on a grid of {float(out.scale):g} that its "
+                f"storage grid {float(entry.scale):g} cannot hold exactly, and reads it unquantized in "
+                f"{', '.join(raw)}: Brevitas would carry the exact value from step to step, an integer datapath "
+                "cannot. Requantize the returned state to the grid it is read on (e.g. a QuantIdentity with the "
+                "state's quantizer)")
+        rescale = rounding_rescaler(ratio, "half_even")
         clamp = Clamp(e.lo, e.hi)
         return lambda data: clamp(rescale(data))
+
+    def _raw_readers(self, state_name: str) -> list[str]:
+        """The nodes that read a state other than through a quantizer of its storage format."""
+        node = next(n for n in self.gm.graph.nodes if n.name == state_name)
+        stored = self.metas[state_name].qtype
+        return [u.name for u in node.users
+                if not (u.op == "call_module" and u.args and u.args[0] is node
+                        and entry_qtype(self.gm.get_submodule(u.target)) == stored)]
 
     # ------------------------------------------------------------------ run
 
