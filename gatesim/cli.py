@@ -733,7 +733,8 @@ def train(
     """Quantization-aware training (Brevitas, CPU) of CELL plus a quantized readout on a
     sequence task, then the test metric twice: from Brevitas' forward pass and from the
     bit-accurate integer simulator. The two agree exactly (agree: true) when the simulator is
-    right. A run with the same settings already in --out is reused, not retrained."""
+    right. A run with the same settings already in --out is reused, not retrained; one that was
+    interrupted (Ctrl-C, kill) goes on from its last finished epoch, to the same result."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
     from gatesim.cells import CellConfig

@@ -122,3 +122,30 @@ def test_cli_train_keeps_runs_in_the_user_cache_by_default(tmp_path):
     assert r.returncode == 0, r.stderr
     assert Path(json.loads(r.stdout)["checkpoint"]).parent == cache / "gatesim" / "train"
     assert not any(work.iterdir())
+
+
+def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tmp_path):
+    """Ctrl-C in epoch 2 of 3 leaves epoch 1 saved; training again with the same checkpoint
+    goes on from there and ends exactly where an uninterrupted run ends."""
+    import torch
+
+    from gatesim.train.run import train
+
+    arguments = dict(cell="add_gru", task="adding", hidden_size=4, seq_len=5, epochs=3, seed=1, batch_size=16,
+                     train_size=64, test_size=16, config=CellConfig(weight_bits=4, act_bits=4))
+    whole = train(**arguments, checkpoint=tmp_path / "whole.pt")
+
+    def stop_in_epoch_two(done, total):
+        if done == total // 3 + 1:
+            raise KeyboardInterrupt
+
+    path = tmp_path / "cut.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(**arguments, checkpoint=path, progress=stop_in_epoch_two)
+    assert path.with_suffix(".partial.pt").is_file() and not path.is_file()
+    resumed = train(**arguments, checkpoint=path)
+    assert not path.with_suffix(".partial.pt").exists()
+    assert resumed["history"] == whole["history"]
+    assert resumed["value_simulator"] == whole["value_simulator"] and resumed["agree"] is True
+    a, b = torch.load(tmp_path / "whole.pt", weights_only=False), torch.load(path, weights_only=False)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])

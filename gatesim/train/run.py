@@ -105,11 +105,19 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
     x_train, y_train = the_task.make(train_size, seq_len, seed, "train")
     x_test, y_test = the_task.make(test_size, seq_len, seed, "test")
     model = SequenceModel(cell, the_task.input_size, hidden_size, the_task.output_size, config)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     batches = -(-len(x_train) // batch_size)
-    history, start = [], time.perf_counter()
-    for epoch in range(epochs):
+    partial = Path(checkpoint).with_suffix(".partial.pt") if checkpoint is not None else None
+    # an interrupted run goes on from its last finished epoch; the weights are loaded before the
+    # optimizer is made (loading may replace Brevitas' scale parameters with new objects)
+    saved = load_partial(partial, model, order) if partial is not None and partial.is_file() else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history, spent = [], 0.0
+    if saved is not None:
+        optimizer.load_state_dict(saved["optimizer"])
+        history, spent = saved["history"], saved["seconds"]
+    start = time.perf_counter() - spent
+    for epoch in range(len(history), epochs):
         model.train()
         losses = []
         for i, rows in enumerate(torch.randperm(len(x_train), generator=order).split(batch_size)):
@@ -122,6 +130,8 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
             progress(epoch * batches + i + 1, epochs * batches)
         test = the_task.score(brevitas_predictions(model, x_test), y_test.numpy())
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), f"test_{the_task.metric}": test})
+        if partial is not None and epoch + 1 < epochs:
+            save_partial(partial, model, optimizer, order, history, time.perf_counter() - start)
     seconds = time.perf_counter() - start
     # the finished model, evaluated twice: Brevitas' float forward and the integer simulator
     pred_brevitas = brevitas_predictions(model, x_test)
@@ -140,7 +150,32 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
               "train_seconds": round(seconds, 2), "history": history, "checkpoint": None}
     if checkpoint is not None:
         result["checkpoint"] = str(save_checkpoint(Path(checkpoint), model, result))
+        partial.unlink(missing_ok=True)
     return result
+
+
+def save_partial(path: Path, model: SequenceModel, optimizer: torch.optim.Optimizer, order: torch.Generator,
+                 history: list[dict], seconds: float) -> None:
+    """What resuming after the last finished epoch needs: weights, optimizer, the batch order's
+    generator and the global RNG (so the rest of the run is the one an uninterrupted run does)."""
+    buffer = io.BytesIO()
+    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(), "order": order.get_state(),
+                "rng": torch.get_rng_state(), "history": history, "seconds": seconds}, buffer)
+    write_atomically(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def load_partial(path: Path, model: SequenceModel, order: torch.Generator) -> dict[str, Any]:
+    """save_partial's file into the fresh run's model, batch order and RNG; the rest (optimizer
+    state, history, seconds spent) returned."""
+    try:
+        saved = torch.load(path, weights_only=False)
+        model.load_state_dict(saved["state_dict"])
+        order.set_state(saved["order"])
+        torch.set_rng_state(saved["rng"])
+        return {k: saved[k] for k in ("optimizer", "history", "seconds")}
+    except Exception as exc:
+        raise GatesimError(f"{path}: an interrupted run that cannot be resumed ({type(exc).__name__}: {exc}); "
+                           "delete it to train from the start") from exc
 
 
 def save_checkpoint(path: Path, model: SequenceModel, result: dict[str, Any]) -> Path:
