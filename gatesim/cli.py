@@ -728,9 +728,11 @@ def train(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the checkpoint (.pt) and its results "
                                        "(.json) (default: ~/.cache/gatesim/train, never the working tree)."),
     retrain: bool = typer.Option(False, "--retrain", help="Train even if --out holds a run with these settings."),
+    device: str = typer.Option("cpu", "--device", help="cpu (default), cuda, or auto (cuda when torch sees a GPU); "
+                               "a GPU run is cached apart from CPU runs, and is scored on the CPU."),
     as_json: bool = JSON,
 ):
-    """Quantization-aware training (Brevitas, CPU) of CELL plus a quantized readout on a
+    """Quantization-aware training (Brevitas; CPU unless --device) of CELL plus a quantized readout on a
     sequence task, then the test metric twice: from Brevitas' forward pass and from the
     bit-accurate integer simulator. The two agree exactly (agree: true) when the simulator is
     right. A run with the same settings already in --out is reused, not retrained; one that was
@@ -753,6 +755,12 @@ def train(
             TASKS[task].sizes(train_size, test_size)
         except GatesimError as exc:
             fail("--" + str(exc).replace("_size=", "-size=", 1))
+    from gatesim.train.run import resolve_device
+
+    try:
+        resolve_device(device)
+    except GatesimError as exc:
+        fail("--" + str(exc))
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
@@ -761,7 +769,7 @@ def train(
             return train_cached(out, retrain, lambda done, total: bar.update(job, completed=done, total=total),
                                 cell=cell, task=task, hidden_size=hidden_size, seq_len=seq_len, config=config,
                                 epochs=epochs, seed=seed, batch_size=batch_size, lr=lr, train_size=train_size,
-                                test_size=test_size)
+                                test_size=test_size, device=device)
 
     result = run_guarded(go)
     if as_json:

@@ -149,3 +149,26 @@ def test_an_interrupted_run_resumes_from_its_last_finished_epoch(tmp_path):
     assert resumed["value_simulator"] == whole["value_simulator"] and resumed["agree"] is True
     a, b = torch.load(tmp_path / "whole.pt", weights_only=False), torch.load(path, weights_only=False)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_device_auto_is_the_cpu_run_here_and_cuda_without_a_gpu_is_refused(tmp_path):
+    """--device auto takes the GPU where torch sees one; on a CPU machine it is the CPU run
+    (same cache entry, same result). Asking for cuda without one is one clear error."""
+    import torch
+
+    from gatesim.errors import GatesimError
+    from gatesim.train.run import checkpoint_path, train_cached
+
+    arguments = dict(cell="gru", task="adding", hidden_size=4, seq_len=4, epochs=1, seed=0, batch_size=16,
+                     train_size=32, test_size=8, config=CellConfig(weight_bits=4, act_bits=4))
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: auto means cuda here")
+    assert checkpoint_path(tmp_path, **arguments, device="auto") == checkpoint_path(tmp_path, **arguments)
+    cpu = train_cached(tmp_path, **arguments)
+    auto = train_cached(tmp_path, **arguments, device="auto")
+    assert auto["cached"] is True and auto["value_simulator"] == cpu["value_simulator"]
+    with pytest.raises(GatesimError, match="device='cuda': torch sees no CUDA device"):
+        train_cached(tmp_path, **arguments, device="cuda")
+    r = subprocess.run([sys.executable, "cli.py", "train", "gru", "--device", "cuda", "--epochs", "1"],
+                       cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.startswith("error: --device='cuda': torch sees no CUDA device")

@@ -15,7 +15,7 @@ class Sequence(nn.Module):
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None = None):
         if x.dim() != 3:
             raise ValueError(f"Sequence expects (batch, steps, features), got shape {tuple(x.shape)}")
-        state = tuple(state) if state is not None else self.cell.initial_state(x.shape[0])
+        state = tuple(state) if state is not None else tuple(s.to(x.device) for s in self.cell.initial_state(x.shape[0]))
         outputs = []
         for t in range(x.shape[1]):
             new = self.cell(x[:, t], *state)

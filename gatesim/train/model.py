@@ -48,7 +48,8 @@ class SequenceModel(nn.Module):
 def brevitas_predictions(model: SequenceModel, x: torch.Tensor, batch: int = 500) -> np.ndarray:
     """Brevitas' fake-quantized forward pass (eval mode), as float64."""
     model.eval()
-    return np.concatenate([model(x[i:i + batch]).double().numpy() for i in range(0, len(x), batch)])
+    device = next(model.parameters()).device
+    return np.concatenate([model(x[i:i + batch].to(device)).double().cpu().numpy() for i in range(0, len(x), batch)])
 
 
 def simulator_predictions(model: SequenceModel, x: torch.Tensor) -> tuple[np.ndarray, dict]:

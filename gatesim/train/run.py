@@ -22,10 +22,29 @@ from gatesim.train.tasks import get_task
 Progress = Callable[[int, int], None]  # (batches done, batches in all)
 
 
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def resolve_device(device: str) -> str:
+    """cpu or cuda: auto picks cuda when torch sees one; asking for cuda without one is an error."""
+    import torch
+
+    if device not in DEVICES:
+        raise GatesimError(f"device={device!r}: allowed values are {', '.join(DEVICES)}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise GatesimError("device='cuda': torch sees no CUDA device on this machine (torch.cuda.is_available() "
+                           "is False); use cpu, or auto to take a GPU where there is one")
+    return device
+
+
 def settings(cell: str, task: str, seq_len: int | None, hidden_size: int, config: CellConfig, epochs: int,
-             seed: int, batch_size: int, lr: float, train_size: int | None, test_size: int | None) -> dict[str, Any]:
+             seed: int, batch_size: int, lr: float, train_size: int | None, test_size: int | None,
+             device: str = "cpu") -> dict[str, Any]:
     """Everything a training run's result depends on (with gatesim's code: its cache key);
-    sizes left None are the task's defaults."""
+    sizes left None are the task's defaults. A GPU run is its own run (its float sums may round
+    differently); a CPU run's settings do not name the device."""
     the_task, seq_len = get_task(task, seq_len)
     for name, value in (("hidden_size", hidden_size), ("epochs", epochs), ("batch_size", batch_size),
                         ("train_size", train_size), ("test_size", test_size)):
@@ -38,7 +57,8 @@ def settings(cell: str, task: str, seq_len: int | None, hidden_size: int, config
     train_size, test_size = the_task.sizes(train_size, test_size)
     return {"cell": cell, "task": task, "seq_len": seq_len, "input_size": the_task.input_size,
             "hidden_size": hidden_size, "config": config.model_dump(), "epochs": epochs, "seed": seed,
-            "batch_size": batch_size, "lr": lr, "train_size": train_size, "test_size": test_size}
+            "batch_size": batch_size, "lr": lr, "train_size": train_size, "test_size": test_size,
+            **({"device": device} if device != "cpu" else {})}
 
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -71,7 +91,7 @@ def checkpoint_path(out: str | Path, **arguments: Any) -> Path:
     (its result beside it as .json)."""
     a = _arguments(arguments)
     s = settings(*(a[k] for k in ("cell", "task", "seq_len", "hidden_size", "config", "epochs", "seed",
-                                   "batch_size", "lr", "train_size", "test_size")))
+                                   "batch_size", "lr", "train_size", "test_size")), resolve_device(a["device"]))
     return Path(out) / f"{run_name(s, settings_key(s))}.pt"
 
 
@@ -93,11 +113,14 @@ def train_cached(out: str | Path, retrain: bool = False, progress: Progress | No
 def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, config: CellConfig | None = None,
           epochs: int = 10, seed: int = 0, batch_size: int = 64, lr: float = 2e-3, train_size: int | None = None,
           test_size: int | None = None, checkpoint: str | Path | None = None,
-          progress: Progress | None = None) -> dict[str, Any]:
-    """Train from seed `seed` and report the test metric both ways; the dict `gatesim train
-    --json` prints. Writes the weights and this dict to `checkpoint` (a .pt file) if given."""
+          progress: Progress | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Train from seed `seed` on `device` (cpu, cuda, auto) and report the test metric both
+    ways, evaluated on the CPU; the dict `gatesim train --json` prints. Writes the weights and
+    this dict to `checkpoint` (a .pt file) if given."""
     config = config or CellConfig()
-    s = settings(cell, task, seq_len, hidden_size, config, epochs, seed, batch_size, lr, train_size, test_size)
+    device = resolve_device(device)
+    s = settings(cell, task, seq_len, hidden_size, config, epochs, seed, batch_size, lr, train_size, test_size,
+                 device)
     the_task, seq_len = get_task(task, seq_len)
     train_size, test_size = s["train_size"], s["test_size"]
     progress = progress or (lambda done, total: None)
@@ -111,6 +134,7 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
     # an interrupted run goes on from its last finished epoch; the weights are loaded before the
     # optimizer is made (loading may replace Brevitas' scale parameters with new objects)
     saved = load_partial(partial, model, order) if partial is not None and partial.is_file() else None
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history, spent = [], 0.0
     if saved is not None:
@@ -121,7 +145,7 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
         model.train()
         losses = []
         for i, rows in enumerate(torch.randperm(len(x_train), generator=order).split(batch_size)):
-            loss = the_task.loss(model(x_train[rows]), y_train[rows])
+            loss = the_task.loss(model(x_train[rows].to(device)), y_train[rows].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # long sequences: rare huge steps
@@ -133,6 +157,7 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
         if partial is not None and epoch + 1 < epochs:
             save_partial(partial, model, optimizer, order, history, time.perf_counter() - start)
     seconds = time.perf_counter() - start
+    model.to("cpu")  # the integer simulator and the checkpoint read it there
     # the finished model, evaluated twice: Brevitas' float forward and the integer simulator
     pred_brevitas = brevitas_predictions(model, x_test)
     value_brevitas = the_task.score(pred_brevitas, y_test.numpy())
@@ -168,7 +193,7 @@ def load_partial(path: Path, model: SequenceModel, order: torch.Generator) -> di
     """save_partial's file into the fresh run's model, batch order and RNG; the rest (optimizer
     state, history, seconds spent) returned."""
     try:
-        saved = torch.load(path, weights_only=False)
+        saved = torch.load(path, weights_only=False, map_location="cpu")
         model.load_state_dict(saved["state_dict"])
         order.set_state(saved["order"])
         torch.set_rng_state(saved["rng"])
