@@ -379,21 +379,25 @@ def validated_ratios(table: pd.DataFrame, validated: dict[str, dict] | None = No
     if pairs.empty:
         return None
     ts = list(dict.fromkeys(pairs["target"]))
-    fig = make_subplots(len(ts), 1, vertical_spacing=0.12, subplot_titles=[
+    fig = make_subplots(len(ts), 1, vertical_spacing=0.5 / len(ts), subplot_titles=[
         f"{t}: add/mul latency, predicted beside measured ({pairs[pairs['target'] == t]['source'].iloc[0]})"
         for t in ts])
     legends = panel_legends(fig, len(ts))
     for i, target in enumerate(ts):
         sub = pairs[pairs["target"] == target]
-        x = [list(sub["pair"] + " " + sub["setting"]), [f"H={h}" for h in sub["hidden_size"]]]
+        # short group names: "add_gru/gru eager B=1" (the keys are in the hover)
+        short = sub["setting"].str.replace(r"\bbatch=", "B=", regex=True).str.replace(r"\bmode=", "",
+                                                                                     regex=True)
+        x = [list(sub["pair"] + "<br>" + short.str.replace(", ", " ")), [f"H={h}" for h in sub["hidden_size"]]]
         for which, color in (("predicted", "#7f7f7f"), ("measured", "#1f77b4")):
             fig.add_trace(go.Bar(x=x, y=sub[which], name=which, legend=legends[i], marker_color=color,
                                  meta={"role": which, "target": target},
                                  hovertemplate=f"%{{x}}: {which} ratio %{{y:.3f}}<extra></extra>"), row=i + 1, col=1)
         fig.add_hline(y=1.0, line=dict(color="grey", width=1, dash="dash"), row=i + 1, col=1)
-        fig.update_yaxes(title_text="add/mul", range=_ratio_range(pd.concat([sub["predicted"], sub["measured"]]))
-                         if len(sub) else None, row=i + 1, col=1)
-    fig.update_layout(barmode="group", height=380 * len(ts), title_font_size=14,
+        top = max(1.1, float(pd.concat([sub["predicted"], sub["measured"]]).max()))
+        fig.update_yaxes(title_text="add/mul", range=[0, 1.05 * top], row=i + 1, col=1)  # bars start at 0
+        fig.update_xaxes(tickangle=0, row=i + 1, col=1)
+    fig.update_layout(barmode="group", height=430 * len(ts), title_font_size=14,
                       title="Predicted add-gated / multiply-gated latency ratio beside the measured one "
                             "(`gatesim validate`, predictions computed as estimate and the sweep compute them)")
     return fig
