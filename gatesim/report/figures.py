@@ -385,7 +385,7 @@ def validated_ratios(table: pd.DataFrame, validated: dict[str, dict] | None = No
     legends = panel_legends(fig, len(ts))
     for i, target in enumerate(ts):
         sub = pairs[pairs["target"] == target]
-        # short group names: "add_gru/gru eager B=1" (the keys are in the hover)
+        # short group names ("add_gru/gru<br>B=1 eager"): long ones run into the next panel
         short = sub["setting"].str.replace(r"\bbatch=", "B=", regex=True).str.replace(r"\bmode=", "",
                                                                                      regex=True)
         x = [list(sub["pair"] + "<br>" + short.str.replace(", ", " ")), [f"H={h}" for h in sub["hidden_size"]]]
