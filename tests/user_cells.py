@@ -117,24 +117,17 @@ class UpstreamElman(nn.Module):
         return self.out(torch.tanh(self.pre(self.wx(self.xq(x)) + self.uh(self.hq(h)))))
 
 
-class Leaky(nn.Module):
+class Leaky(Elman):
     """h' = tanh(W x + U h) - relu(h) * 0.5, the state returned as computed: its grid is finer
     than the one it is read on, and relu(h) reads it unquantized (Brevitas carries the exact
     value, an integer datapath cannot). With requantize=True the state is stored on Act6."""
 
     def __init__(self, input_size, hidden_size, requantize=False):
-        super().__init__()
-        self.input_size, self.hidden_size = input_size, hidden_size
+        super().__init__(input_size, hidden_size)
         self.wx = qnn.QuantLinear(input_size, hidden_size, bias=False, input_quant=Act6,
                                   weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
-        self.uh = qnn.QuantLinear(hidden_size, hidden_size, bias=False, input_quant=Act6,
-                                  weight_quant=Int8WeightPerTensorFixedPoint, return_quant_tensor=False)
-        self.act = qnn.QuantTanh(input_quant=Act6, act_quant=Act6, return_quant_tensor=False)
         self.store = qnn.QuantIdentity(act_quant=Act6, return_quant_tensor=False) if requantize else None
 
     def forward(self, x, h):
         new = self.act(self.wx(x) + self.uh(h)) - torch.relu(h) * 0.5
         return self.store(new) if self.store is not None else new
-
-    def example_inputs(self, batch=1):
-        return torch.zeros(batch, self.input_size), torch.zeros(batch, self.hidden_size)
