@@ -409,7 +409,7 @@ def calibrate(
                                            "(1..8, default 8).", min=1, max=8),
 ):
     """Measure this host for a cost model and write a profile that --profile applies
-    (cpu: torch micro-benchmarks, about 10 s; ckks: TenSEAL ops at N = 8192..32768, about a
+    (cpu: torch micro-benchmarks, about 35 s; ckks: TenSEAL ops at N = 8192..32768, about a
     minute; tfhe: concrete-python PBS per precision and the parameters its optimizer picks per
     precision and noise, about 3.5 minutes)."""
     allowed = _with_entry("calibrate")
@@ -446,8 +446,8 @@ def validate(
                                               "built-in cell)."),
     hidden: Optional[list[int]] = typer.Option(None, "--hidden", "-H", help="Hidden sizes (repeatable; default "
                                                "cpu: 8 32 128 512, ckks: 4 8 16, tfhe: 4 8 16)."),
-    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager, fused, library and/or int8 "
-                                              "(repeatable; default all four)."),
+    modes: Optional[list[str]] = typer.Option(None, "--mode", help="cpu: eager, fused, library, int8 and/or "
+                                              "library-int8 (repeatable; default all five)."),
     bits: Optional[list[int]] = typer.Option(None, "--bits", help="tfhe: weight and state widths (repeatable; default 3)."),
     rounding_bits: Optional[list[int]] = typer.Option(
         None, "--rounding-bits", help="tfhe: also compile with every table input rounded to this many bits "
@@ -473,8 +473,8 @@ def validate(
 ):
     """Check a cost model against real execution. cpu: the cells run as users run them (eager: a
     plain PyTorch loop; fused: torch.compile; library: torch's nn.GRU/nn.LSTM over a sequence;
-    int8: ONNX Runtime on the Brevitas export) vs the predicted time per step. tfhe: one step
-    compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
+    int8: ONNX Runtime on the Brevitas export; library-int8: nn.GRU/nn.LSTM after PyTorch dynamic
+    quantization) vs the predicted time per step. tfhe: one step compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
     decrypted outputs vs the integer simulator. ckks: one step run with TenSEAL: depth (the
     shortest chain it runs on) and time vs prediction. Predictions are computed exactly as
     `gatesim estimate` computes them."""

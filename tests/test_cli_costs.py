@@ -79,12 +79,13 @@ def test_calibrate_writes_a_profile_the_model_applies(profile):
 
 def test_validate_reports_predicted_vs_measured(profile):
     r = run("validate", "cpu", "--profile", str(profile), "--cell", "gru", "--cell", "add_gru", "-H", "8", "-B", "1",
-            "--mode", "eager", "--mode", "library", "--mode", "int8", "--json")
+            "--mode", "eager", "--mode", "library", "--mode", "int8", "--mode", "library-int8", "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
-    # library: torch has nn.GRU, and nothing for the add-gated cell
+    # library (float and dynamically quantized): torch has nn.GRU, and nothing for the add-gated cell
     assert sorted((row["cell"], row["mode"]) for row in out["rows"]) == [
-        ("add_gru", "eager"), ("add_gru", "int8"), ("gru", "eager"), ("gru", "int8"), ("gru", "library")]
+        ("add_gru", "eager"), ("add_gru", "int8"), ("gru", "eager"), ("gru", "int8"), ("gru", "library"),
+        ("gru", "library-int8")]
     for row in out["rows"]:
         assert {"cell", "hidden_size", "mode", "batch", "predicted_s", "measured_s", "ratio"} <= row.keys()
         assert row["batch"] == 1 and row["hidden_size"] == 8
@@ -114,7 +115,10 @@ def test_estimate_names_the_execution_and_refuses_one_that_does_not_exist(profil
     for args, message in [
         (["add_gru", "--mode", "library", "--float"], "torch has no whole-sequence layer for 'add_gru'"),
         (["gru", "--mode", "library"], "compute in float32; estimate the cell unquantized (--float)"),
-        (["gru", "--mode", "int8", "--float"], "the int8 engine takes weights and activations of 8 bits or fewer"),
+        (["gru", "--mode", "int8", "--float"], "the int8 engine computes in 8 bits: give weights and activations "
+                                               "of 8 bits or fewer"),
+        (["gru", "--mode", "library-int8", "--float"], "PyTorch dynamic quantization stores weights in int8"),
+        (["add_lstm", "--mode", "library-int8"], "torch has no whole-sequence layer for 'add_lstm'"),
     ]:
         r = run("estimate", *args[:1], "-i", "4", "-H", "8", "--profile", str(profile), *args[1:])
         assert r.exit_code == 2 and message in r.stderr, r.output
@@ -122,19 +126,35 @@ def test_estimate_names_the_execution_and_refuses_one_that_does_not_exist(profil
 
 def test_library_and_int8_need_a_profile_that_measured_them(tmp_path):
     old = json.loads((PROFILES_DIR / "cpu-vm.json").read_text())
-    for key in ("library", "onnxruntime"):
+    for key in ("library", "library_int8", "onnxruntime"):
         old.pop(key, None)
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
-    r = run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(path), "--mode", "int8")
-    assert r.exit_code == 2 and "cpu mode int8: the cost file has no figures" in r.stderr
+    for mode, width in (("int8", []), ("library-int8", []), ("library", ["--float"])):
+        r = run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(path), "--mode", mode, *width)
+        assert r.exit_code == 2 and f"cpu mode {mode}: the cost file has no figures" in r.stderr, r.output
+
+
+def test_library_int8_runs_torchs_dynamically_quantized_layer(profile):
+    """library-int8 is PyTorch dynamic quantization of torch's own layer: int8 weights, its
+    own measured figures (not the float layer's), one call per sequence."""
+    from gatesim.calibrate.cpu import library_layer
+
+    layer = library_layer("GRU", 4, 8, int8=True)
+    assert type(layer).__module__.startswith("torch.ao.nn.quantized.dynamic")
+    args = ("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(profile), "--steps", "100", "--json")
+    q = json.loads(run(*args, "--mode", "library-int8").stdout)
+    f = json.loads(run(*args, "--mode", "library", "--float").stdout)
+    assert "dynamic quantization" in q["execution"] and q["weight_bits"] == 8
+    figures = load_profile(profile)
+    assert q["per_sequence_call_s"] == figures.library_int8["GRU"].call_s != f["per_sequence_call_s"]
 
 
 @pytest.mark.parametrize("args, message", [
     (["calibrate", "gpu"], "calibrate: unknown target 'gpu'; allowed: cpu"),
     (["validate", "tpu"], "validate: unknown target 'tpu'; allowed: cpu"),
     (["validate", "cpu", "--cell", "rnn"], "--cell='rnn': allowed values are gru, lstm, add_gru, add_lstm"),
-    (["validate", "cpu", "--mode", "jit"], "--mode='jit': allowed values are eager, fused, library, int8"),
+    (["validate", "cpu", "--mode", "jit"], "--mode='jit': allowed values are eager, fused, library, int8, library-int8"),
     (["validate", "cpu", "--batch", "0"], "--batch=0: must be a whole number from 1"),
     (["validate", "cpu", "--batch", "64", "--batch", "-3"], "--batch=-3: must be a whole number from 1"),
     (["estimate", "add_gru", "-i", "4", "-H", "8", "--mode", "library", "--float", "--profile", "cpu-vm"],

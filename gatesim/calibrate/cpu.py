@@ -1,7 +1,7 @@
 """Measure this host for the CPU cost model: eager call overhead per call kind, per-element
 time per op kind and dtype, matmul throughput, a compiled kernel's launch overhead, memory
-bandwidth, torch's whole-sequence recurrent layers (mode library) and ONNX Runtime's int8
-engine (mode int8). Micro-benchmarks on one thread; each figure is the median of repeated
+bandwidth, torch's whole-sequence recurrent layers, float (mode library) and dynamically
+quantized (library-int8), and ONNX Runtime's int8 engine (mode int8). Micro-benchmarks on one thread; each figure is the median of repeated
 runs with outliers dropped (gatesim.calibrate.timing), and a constant the timings cannot
 resolve stops the calibration with its name instead of being written as a floor value."""
 from __future__ import annotations
@@ -190,34 +190,64 @@ def memory_bytes_per_s() -> float:
     return 2 * src.nbytes / seconds
 
 
-def library_seconds(progress: Callable[[], None], mac_s: dict[str, float]) -> dict[str, dict[str, float]]:
-    """torch's whole-sequence layers (nn.LSTM, nn.GRU), per layer class: a call's own
-    overhead and a step's (a tiny layer over 1 and 64 steps); the speed of the layer's own
-    products against torch's GEMM (`mac_s`; oneDNN's LSTM runs its own): two 64 x 64 layers
-    that differ only in input width; and the pointwise work per hidden unit and batch row of
-    a step: what is left of the narrower one's step."""
+def library_layer(name: str, input_size: int, hidden: int, int8: bool = False) -> nn.Module:
+    """torch's whole-sequence layer `name` (LSTM, GRU), in eval mode; with int8, after PyTorch
+    dynamic quantization (int8 weights; each product's input quantized on the fly)."""
+    layer = getattr(nn, name)(input_size, hidden).eval()
+    if not int8:
+        return layer
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():  # torch announces the API's move to torchao; it still runs
+        warnings.simplefilter("ignore")
+        # quantize_dynamic swaps children, never the module it is given
+        return quantize_dynamic(nn.Sequential(layer), {type(layer)}, dtype=torch.qint8)[0].eval()
+
+
+def library_seconds(progress: Callable[[], None], profile: dict, int8: bool = False) -> dict[str, dict[str, float]]:
+    """torch's whole-sequence layers (nn.LSTM, nn.GRU; dynamically quantized with int8), per
+    layer class: a call's own overhead and a step's (a tiny layer over 1 and 64 steps); the
+    speed of the layer's own products against torch's float GEMM (oneDNN's LSTM and the
+    quantized layers run their own): two 64 x 64 layers that differ only in input width; the
+    pointwise work per hidden unit and batch row of a step: what is left of the narrower one's
+    step; and its products at one row against torch's one-row product: a wide layer at batch 1."""
     from gatesim.cells import CELLS
     from gatesim.costs.cpu import torch_layer_name
 
     out = {}
-    rows, hidden, narrow, wide, steps = 64, 64, 8, 520, 16
+    mac_s, gemv_s = profile["mac_s"]["float32"], profile["gemv_mac_s"]["float32"]
+    tag = "library_int8" if int8 else "library"
+    rows, hidden, narrow, wide, steps, big = 64, 64, 8, 520, 16, 256
     for name in sorted(filter(None, map(torch_layer_name, CELLS))):
-        tiny = getattr(nn, name)(8, 8)
+        tiny = library_layer(name, 8, 8, int8)
         one, many = torch.randn(1, 1, 8), torch.randn(64, 1, 8)
-        step = NOISE.difference(f"library.{name}.step_s", lambda: tiny(many), lambda: tiny(one), (20, 200),
+        step = NOISE.difference(f"{tag}.{name}.step_s", lambda: tiny(many), lambda: tiny(one), (20, 200),
                                 may_be_zero=True) / 63
-        call = NOISE.positive(f"library.{name}.call_s", best_seconds(lambda: tiny(one), inner=200) - step, step)
-        small, large = getattr(nn, name)(narrow, hidden), getattr(nn, name)(wide, hidden)
-        gates = small.weight_hh_l0.shape[0] // hidden
+        call = NOISE.positive(f"{tag}.{name}.call_s", best_seconds(lambda: tiny(one), inner=200) - step, step)
+        small, large = library_layer(name, narrow, hidden, int8), library_layer(name, wide, hidden, int8)
+        gates = 4 if name == "LSTM" else 3
         x_small, x_large = torch.randn(steps, rows, narrow), torch.randn(steps, rows, wide)
-        extra = NOISE.difference(f"library.{name}.mac_scale", lambda: large(x_large), lambda: small(x_small), (5, 10))
-        scale = extra / (steps * rows * gates * hidden * (wide - narrow) * mac_s["float32"])
+        extra = NOISE.difference(f"{tag}.{name}.mac_scale", lambda: large(x_large), lambda: small(x_small), (5, 10))
+        scale = extra / (steps * rows * gates * hidden * (wide - narrow) * mac_s)
         first = torch.randn(1, rows, narrow)
-        per_step = NOISE.difference(f"library.{name}.unit_s", lambda: small(x_small), lambda: small(first),
+        per_step = NOISE.difference(f"{tag}.{name}.unit_s", lambda: small(x_small), lambda: small(first),
                                     (10, 100)) / (steps - 1)
-        products = rows * gates * hidden * (narrow + hidden) * mac_s["float32"] * scale
-        pointwise = NOISE.positive(f"library.{name}.unit_s", per_step - step - products, per_step)
-        out[name] = {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": pointwise / (rows * hidden)}
+        products = rows * gates * hidden * (narrow + hidden) * mac_s * scale
+        unit = NOISE.positive(f"{tag}.{name}.unit_s", per_step - step - products, per_step) / (rows * hidden)
+        # batch 1: the recurrent product is matrix-vector work; two wide layers that differ only
+        # in hidden size leave it (and the pointwise work, known) in their difference
+        narrower, wider = (library_layer(name, narrow, h, int8) for h in (big // 2, big))
+        x_one = torch.randn(steps, 1, narrow)
+        extra = NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: wider(x_one), lambda: narrower(x_one),
+                                 (10, 20)) / steps
+        grown = big - big // 2
+        recurrent = NOISE.positive(f"{tag}.{name}.gemv_mac_scale", extra - unit * grown
+                                   - gates * grown * narrow * mac_s * scale, extra)
+        gemv_macs = gates * (big**2 - (big // 2) ** 2)
+        out[name] = {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit,
+                     "gemv_mac_scale": recurrent / (gemv_macs * gemv_s)}
         progress()
     return out
 
@@ -281,7 +311,7 @@ def onnxruntime_seconds(progress: Callable[[], None]) -> dict:
             "mac_s": mac, "gemv_mac_s": gemv}
 
 
-STEPS = 9 * 4 + 12 + 2 + 2 + 2 + 3  # progress units: element kinds x dtypes, call kinds, macs, the rest
+STEPS = 9 * 4 + 12 + 2 + 2 + 4 + 3  # progress units: element kinds x dtypes, call kinds, macs, the rest
 
 
 def measure(progress: Callable[[], None] = lambda: None) -> dict:
@@ -311,7 +341,8 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
             profile["memory_bytes_per_s"] = memory_bytes_per_s()
             progress()
             profile["gemv_mac_s"] = gemv_seconds()
-            profile["library"] = library_seconds(progress, profile["mac_s"])
+            profile["library"] = library_seconds(progress, profile)
+            profile["library_int8"] = library_seconds(progress, profile, int8=True)
             profile["onnxruntime"] = onnxruntime_seconds(progress)
     finally:
         torch.set_num_threads(threads)

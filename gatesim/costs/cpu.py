@@ -8,11 +8,14 @@ fused    one call per step (a compiled kernel): launch overhead + the same arith
 library  torch's whole-sequence layer (nn.LSTM, nn.GRU; float32; the multiply-gated cells
          only, the add-gated ones have none): one call per sequence + a per-step overhead +
          the matmuls at the layer's own rate + its pointwise work per hidden unit.
+library-int8  the same layer after PyTorch dynamic quantization (int8 weights; each
+         product's input quantized on the fly; pointwise work in float32), priced the same
+         way from its own measured figures.
 int8     ONNX Runtime on the cell exported from Brevitas (QCDQ), one session run per step:
          run overhead + per node + int8 GEMMs at MLAS' rate for their operand types (unsigned
          activations take the fast u8s8 kernel, signed ones s8s8) + elementwise work.
 Per-element times of eager and fused come from SIMD theory (gatesim/costs/data/cpu.yaml)
-unless a profile measured by `gatesim calibrate cpu` is given; library and int8 need one.
+unless a profile measured by `gatesim calibrate cpu` is given; the other modes need one.
 """
 from __future__ import annotations
 
@@ -86,6 +89,9 @@ class LibraryFigures(Strict):
     step_s: float = Field(ge=0)
     mac_scale: float = Field(gt=0)  # the layer's products' time over torch's GEMM (oneDNN's LSTM runs its own)
     unit_s: float = Field(gt=0)
+    # the same at one row (batch 1), over torch's one-row product: int8 weights are a quarter of
+    # the bytes a matrix-vector product reads; absent, the GEMM's scale holds at every batch
+    gemv_mac_scale: float | None = Field(None, gt=0)
 
 
 class OnnxRuntimeFigures(Strict):
@@ -116,11 +122,13 @@ class CpuProfile(Strict):
     gemv_mac_s: PerDtype = Field(default_factory=dict)  # a product of one row (batch 1)
     element_s: dict[Literal["eager", "fused"], dict[str, PerDtype]]
     library: dict[str, LibraryFigures] = Field(default_factory=dict)  # torch layer class -> figures
+    library_int8: dict[str, LibraryFigures] = Field(default_factory=dict)  # the same, dynamically quantized
     onnxruntime: OnnxRuntimeFigures | None = None
     spread: dict[str, float] = Field(default_factory=dict)  # how noisy the timings were
 
 
-MODES = ("eager", "fused", "library", "int8")
+MODES = ("eager", "fused", "library", "int8", "library-int8")
+LIBRARY_MODES = ("library", "library-int8")  # torch's whole-sequence layers
 GEMM_ROWS = 64  # rows of the product calibration times per MAC (gatesim.calibrate.cpu.MATMUL)
 
 
@@ -135,7 +143,7 @@ def by_rows(gemm: float, gemv: float | None, rows: int) -> float:
 
 
 class CpuParams(Strict):
-    mode: Literal["eager", "fused", "library", "int8"] = "eager"
+    mode: Literal["eager", "fused", "library", "int8", "library-int8"] = "eager"
     profile: ProfilePath | None = None
     steps: int = Field(1, ge=1)
     layer: str | None = None  # derived (library): torch's layer computing the cell
@@ -156,11 +164,11 @@ def execution_params(cell: Any, input_size: int, hidden_size: int, config: Any, 
     """What the mode's execution takes from the design: library, torch's layer for the cell;
     int8, the graph ONNX Runtime runs for it."""
     p = parameters(CpuParams, "cpu", params)
-    if p.mode == "library" and p.layer is None:
+    if p.mode in LIBRARY_MODES and p.layer is None:
         layer = torch_layer_name(cell)
         if layer is None:
-            raise GatesimError(f"cpu mode library: torch has no whole-sequence layer for {cell!r} (it has nn.GRU "
-                               "and nn.LSTM, for the multiply-gated cells); cost it with mode eager or fused")
+            raise GatesimError(f"cpu mode {p.mode}: torch has no whole-sequence layer for {cell!r} (it has nn.GRU "
+                               "and nn.LSTM, for the multiply-gated cells); cost it with mode eager, fused or int8")
         return {"layer": layer}
     if p.mode == "int8" and p.engine is None:
         from gatesim.costs.ort_graph import engine_graph
@@ -292,17 +300,24 @@ def _needs_profile(profile: CpuProfile | None, mode: str, figures: Any) -> Any:
 
 
 def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows: list[dict]) -> tuple[float, float]:
-    """(call seconds per sequence, seconds per step) of torch's layer; rows get their share."""
-    if any(r["dtype"] != "float32" for r in rows if r["kind"] not in MEMORY):
+    """(call seconds per sequence, seconds per step) of torch's layer, float (library) or
+    dynamically quantized (library-int8); rows get their share."""
+    if p.mode == "library" and any(r["dtype"] != "float32" for r in rows if r["kind"] not in MEMORY):
         raise GatesimError("cpu mode library: torch's recurrent layers compute in float32; estimate the cell "
-                           "unquantized (--float)")
-    figures = _needs_profile(profile, "library", profile and profile.library.get(p.layer))
+                           "unquantized (--float), or at 8 bits with mode library-int8")
+    if p.mode == "library-int8":
+        _require_int8(p.mode, rows, "PyTorch dynamic quantization stores weights in int8")
+    figures = _needs_profile(profile, p.mode, profile and (profile.library if p.mode == "library"
+                                                           else profile.library_int8).get(p.layer))
     batch, inputs, hidden = (graph.sizes.get(k, 1) for k in ("batch", "input_size", "hidden_size"))
     # the layer projects every step's input in one product of steps x batch rows up front;
     # only the recurrent product runs step by step, on `batch` rows
-    timing = Timing(load(CpuCosts, "cpu"), profile, "fused")
-    mac = figures.mac_scale * (inputs * timing.per_mac("float32", p.steps * batch)
-                               + hidden * timing.per_mac("float32", batch)) / (inputs + hidden)
+    def rate(n: int) -> float:  # seconds per MAC of the layer's product of n rows
+        gemv = profile.gemv_mac_s.get("float32")
+        return by_rows(profile.mac_s["float32"] * figures.mac_scale,
+                       gemv and gemv * (figures.gemv_mac_scale or figures.mac_scale), n)
+
+    mac = (inputs * rate(p.steps * batch) + hidden * rate(batch)) / (inputs + hidden)
     pointwise = [r for r in rows if r["kind"] not in WEIGHTED_SUMS | MEMORY]
     elements = sum(r["count"] for r in pointwise) or 1
     for r in rows:
@@ -311,14 +326,18 @@ def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows:
     return figures.call_s, figures.step_s + sum(r["latency_s"] for r in rows)
 
 
-def int8_step(p: CpuParams, profile: CpuProfile | None, rows: list[dict], batch: int) -> float:
-    """Seconds per step of one ONNX Runtime session run; rows get their share."""
+def _require_int8(mode: str, rows: list[dict], why: str) -> None:
     wide = [r for r in rows if r["kind"] not in MEMORY and (r["dtype"] == "float32" or
                                                              (r["kind"] in WEIGHTED_SUMS and r["bits"] > 8))]
     if wide:
-        raise GatesimError(f"cpu mode int8: node {wide[0]['fx_node']!r} computes in {wide[0]['dtype']} "
-                           f"({wide[0]['bits']} bits); the int8 engine takes weights and activations of 8 bits "
+        raise GatesimError(f"cpu mode {mode}: node {wide[0]['fx_node']!r} computes in {wide[0]['dtype']} "
+                           f"({wide[0]['bits']} bits); {why}: give weights and activations of 8 bits "
                            "or fewer (--weight-bits 8 --act-bits 8)")
+
+
+def int8_step(p: CpuParams, profile: CpuProfile | None, rows: list[dict], batch: int) -> float:
+    """Seconds per step of one ONNX Runtime session run; rows get their share."""
+    _require_int8(p.mode, rows, "the int8 engine computes in 8 bits")
     ort = _needs_profile(profile, "int8", profile and profile.onnxruntime)
     signed, floating = set(p.engine.get("signed_gemms", ())), set(p.engine.get("float_gemms", ()))
     for r in rows:
@@ -348,7 +367,7 @@ class CpuModel:
                          "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * price.energy(energy, o),
                          "latency_s": price.seconds(timing, o, dtype_of(o))})
         call_s, memory_s, stall_s = 0.0, 0.0, 0.0
-        if p.mode == "library":
+        if p.mode in LIBRARY_MODES:
             call_s, step_s = library_step(graph, p, profile, rows)
             overhead_s = step_s - sum(r["latency_s"] for r in rows)
         elif p.mode == "int8":
@@ -382,16 +401,20 @@ EXECUTIONS = {
     "fused": "one torch.compile'd step per call (TorchInductor C++ kernels, BLAS matmuls)",
     "library": "torch.nn.{layer}: one call for the whole sequence (float32)",
     "int8": "ONNX Runtime on the Brevitas QCDQ export, one session run per step (int8 GEMMs)",
+    "library-int8": "torch.nn.{layer} after PyTorch dynamic quantization (int8 weights): one call for the whole "
+                    "sequence",
 }
 
 
 TARGET = register(Target(
     name="cpu", model=CpuModel(), params=CpuParams,
     summary="energy per op by kind and width (Horowitz, QTools) and latency of a PyTorch loop "
-            "(eager), a compiled step (fused), torch's nn.GRU/nn.LSTM (library) or ONNX Runtime int8 (int8)",
+            "(eager), a compiled step (fused), torch's nn.GRU/nn.LSTM (library), ONNX Runtime int8 (int8) or "
+            "torch's dynamically quantized nn.GRU/nn.LSTM (library-int8)",
     options=(Option("mode", "--mode", "eager (a PyTorch loop, default), fused (torch.compile'd step), library "
-                                      "(torch's nn.GRU/nn.LSTM over the whole sequence; with --float) or int8 "
-                                      "(ONNX Runtime on the Brevitas export; 8-bit widths or fewer)"),
+                                      "(torch's nn.GRU/nn.LSTM over the whole sequence; with --float), int8 "
+                                      "(ONNX Runtime on the Brevitas export; 8-bit widths or fewer) or "
+                                      "library-int8 (PyTorch dynamic quantization of nn.GRU/nn.LSTM; 8 bits)"),
              PROFILE_OPTION),
     calibrate="gatesim.calibrate.cpu", validate="gatesim.validate.cpu", derived_params=execution_params,
     validation_only=frozenset({"layer", "engine"})))

@@ -8,6 +8,8 @@ library  torch's nn.GRU / nn.LSTM over a whole sequence of STEPS steps (float32;
          multiply-gated cells only: the add-gated ones have no such layer).
 int8     ONNX Runtime on the cell exported from Brevitas at 8-bit widths (QCDQ), one session
          run per step.
+library-int8  torch's nn.GRU / nn.LSTM after PyTorch dynamic quantization (int8 weights), over
+         a whole sequence of STEPS steps (the multiply-gated cells only).
 Timings are seconds per step, the median of repeated runs (outliers dropped) on one thread;
 predictions are computed exactly as `gatesim estimate --target cpu --mode MODE` computes them.
 """
@@ -23,13 +25,14 @@ import torch
 
 from gatesim.calibrate.timing import median_seconds
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
-from gatesim.costs.cpu import MODES, torch_layer_name
+from gatesim.calibrate.cpu import library_layer
+from gatesim.costs.cpu import LIBRARY_MODES, MODES, torch_layer_name
 from gatesim.pipeline import estimate
 from gatesim.validate.plain import plain_torch
 
 HIDDEN = (8, 32, 128, 512)
 BATCHES = (1, 64)
-STEPS = 100  # sequence length of the library mode's whole-sequence calls
+STEPS = 100  # sequence length of the library modes' whole-sequence calls
 INT8 = CellConfig(weight_bits=8, act_bits=8)
 
 
@@ -47,18 +50,18 @@ def step_seconds(step: Callable[[], object], budget_s: float = 0.5, repeats: int
 
 
 def config_of(mode: str) -> CellConfig:
-    return INT8 if mode == "int8" else CellConfig.unquantized()
+    return INT8 if mode in ("int8", "library-int8") else CellConfig.unquantized()
 
 
 def applies(cell: str, mode: str) -> bool:
-    return mode != "library" or torch_layer_name(cell) is not None
+    return mode not in LIBRARY_MODES or torch_layer_name(cell) is not None
 
 
 def measure(cell: str, input_size: int, hidden: int, batch: int, mode: str, seed: int = 0) -> float:
     """Seconds per step of the cell run as `mode` executes it."""
     torch.manual_seed(seed)
-    if mode == "library":
-        layer = getattr(torch.nn, torch_layer_name(cell))(input_size, hidden).eval()
+    if mode in LIBRARY_MODES:
+        layer = library_layer(torch_layer_name(cell), input_size, hidden, int8=mode == "library-int8")
         x = torch.randn(STEPS, batch, input_size)
         with torch.no_grad():
             return step_seconds(lambda: layer(x)) / STEPS
@@ -94,8 +97,8 @@ def _int8_seconds(cell: str, input_size: int, hidden: int, batch: int) -> float:
 
 def predict(cell: str, input_size: int, hidden: int, batch: int, mode: str, profile) -> float:
     """Seconds per step exactly as `gatesim estimate --target cpu --mode MODE` computes them
-    (library: a whole sequence of STEPS steps, per step)."""
-    steps = STEPS if mode == "library" else 1
+    (library modes: a whole sequence of STEPS steps, per step)."""
+    steps = STEPS if mode in LIBRARY_MODES else 1
     _, result = estimate(cell, input_size, hidden, "cpu", batch, config_of(mode), mode=mode, profile=profile,
                          steps=steps)
     return result.latency_s / steps
