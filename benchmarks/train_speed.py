@@ -1,17 +1,19 @@
 """Quantization-aware training speed (issue 18): milliseconds per training batch (forward,
 backward, Adam step) of each built-in cell at H = 32, T = 100, batch 64, one thread.
 
-brevitas  the model gatesim trains today: Brevitas' fake-quantized cell over the sequence
-          plus its quantized readout (gatesim.train.model.SequenceModel), eager.
-qat       the fastest QAT path whose forward equals Brevitas' on the same parameters: the same
-          model under torch.compile when that compiles and its outputs equal the eager ones
-          bit for bit, else the eager model itself (`qat_path` says which).
+brevitas  Brevitas' fake-quantized cell over the sequence plus its quantized readout
+          (gatesim.train.model.SequenceModel) through Brevitas' own layers, eager
+          (`gatesim train --qat brevitas`).
+qat       the fast QAT path gatesim trains with (gatesim.train.fast.steady_scales): the same
+          model, each forward pass computing its quantizers' scales and quantized weights once;
+          its outputs are checked equal to Brevitas' bit for bit before it is timed.
 float     the peer: the same cell unquantized, as plain PyTorch (gatesim.validate.plain) with a
           float readout, trained the same way.
 
 Last line, a JSON object: {"qat_ms_per_batch", "float_ms_per_batch", "ratio",
 "brevitas_ms_per_batch", "speedup_vs_brevitas", "qat_path", "cells"} (the first five are the
-mean over the four cells; "cells" holds each cell's figures). Issue 18 asks ratio <= 3.
+mean over the four cells; "cells" holds each cell's figures). Issue 18 asks ratio <= 3. The
+three are timed in turn (round robin), so a slow moment of the machine falls on all alike.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch
 from torch import nn
 
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states
+from gatesim.train.fast import steady_scales
 from gatesim.train.model import SequenceModel
 from gatesim.validate.plain import plain_torch
 
@@ -47,7 +50,8 @@ class FloatModel(nn.Module):
         return self.readout(state[0])
 
 
-def ms_per_batch(model: nn.Module, forward=None) -> float:
+def trainer(model: nn.Module, forward=None):
+    """One training batch (forward, backward, Adam step) of `model` through `forward`."""
     forward = model if forward is None else forward
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.rand(BATCH, STEPS, INPUTS), torch.rand(BATCH, OUTPUTS)
@@ -58,45 +62,61 @@ def ms_per_batch(model: nn.Module, forward=None) -> float:
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up (and compilation)
-    step()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
+    return step
+
+
+def ms_per_batch(steps: dict) -> dict:
+    """Median milliseconds per batch of each trainer, timed in turn (round robin), so that a
+    slow moment of this shared machine falls on all of them alike."""
+    for step in steps.values():  # warm-up
         step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        step()
+    times = {name: [] for name in steps}
+    for _ in range(REPEATS):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def compiled_if_exact(model: SequenceModel):
-    """torch.compile of the model when it compiles and equals the eager forward bit for bit."""
-    try:
-        compiled = torch.compile(model)
-        x = torch.rand(BATCH, STEPS, INPUTS)
-        with torch.no_grad():
-            same = torch.equal(compiled(x), model(x))
-        return compiled if same else None
-    except Exception:
-        return None
+class Fast(nn.Module):
+    """The model's forward pass under steady_scales (what `gatesim train` runs)."""
+
+    def __init__(self, model: SequenceModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        with steady_scales(self.model):
+            return self.model(x)
+
+
+def checked_fast(model: SequenceModel) -> Fast:
+    fast = Fast(model)
+    x = torch.rand(BATCH, STEPS, INPUTS)
+    with torch.no_grad():
+        if not torch.equal(fast(x), model(x)):
+            raise SystemExit("the fast path's forward differs from Brevitas'")
+    return fast
 
 
 def main() -> None:
     torch.set_num_threads(1)
-    cells, paths = {}, set()
+    cells = {}
     for cell in CELLS:
         torch.manual_seed(0)
         model = SequenceModel(cell, INPUTS, HIDDEN, OUTPUTS, CellConfig()).train()
-        brevitas = ms_per_batch(model)
-        compiled = compiled_if_exact(model)
-        qat = ms_per_batch(model, compiled) if compiled is not None else brevitas
-        paths.add("torch.compile" if compiled is not None else "brevitas eager")
-        floating = ms_per_batch(FloatModel(cell).train())
+        fast = checked_fast(model)
+        ms = ms_per_batch({"brevitas": trainer(model), "qat": trainer(model, fast),
+                           "float": trainer(FloatModel(cell).train())})
+        brevitas, qat, floating = ms["brevitas"], ms["qat"], ms["float"]
         cells[cell] = {"qat_ms_per_batch": round(qat, 1), "float_ms_per_batch": round(floating, 1),
                        "ratio": round(qat / floating, 2), "brevitas_ms_per_batch": round(brevitas, 1),
                        "speedup_vs_brevitas": round(brevitas / qat, 2)}
         print(f"{cell}: qat {qat:.1f} ms, float {floating:.1f} ms (x{qat / floating:.1f}), brevitas {brevitas:.1f} ms")
     mean = {k: round(statistics.mean(c[k] for c in cells.values()), 2) for k in next(iter(cells.values()))}
-    print(json.dumps({**mean, "qat_path": " / ".join(sorted(paths)), "cells": cells}))
+    print(json.dumps({**mean, "qat_path": "steady scales (gatesim.train.fast)", "cells": cells}))
 
 
 if __name__ == "__main__":

@@ -109,6 +109,9 @@ def test_cli_train_json_contract(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "gru", "--task", "digits", "--seq-len", "9"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "the digits task takes 64" in bad.stderr
+    bad = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train", "gru", "--qat", "jit"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --qat='jit': allowed values are fast, brevitas")
 
 
 def test_cli_train_keeps_runs_in_the_user_cache_by_default(tmp_path):
@@ -172,3 +175,92 @@ def test_device_auto_is_the_cpu_run_here_and_cuda_without_a_gpu_is_refused(tmp_p
     r = subprocess.run([sys.executable, "cli.py", "train", "gru", "--device", "cuda", "--epochs", "1"],
                        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.startswith("error: --device='cuda': torch sees no CUDA device")
+
+
+def _loss_and_grads(model, x, y, fast: bool):
+    from gatesim.train.fast import steady_scales
+
+    model.zero_grad()
+    with steady_scales(model) if fast else __import__("contextlib").nullcontext():
+        out = model(x)
+    torch.nn.functional.mse_loss(out, y).backward()
+    return out.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm", "add_gru", "add_lstm"])
+@pytest.mark.parametrize("config", [CellConfig(), CellConfig(weight_bits=4, act_bits=3, weight_scaling="per_channel")],
+                         ids=["w8a8", "w4a3-per-channel"])
+def test_the_fast_qat_path_is_brevitas_forward_bit_for_bit(cell, config):
+    """The fast path's forward equals Brevitas' layers' own, bit for bit, in training and in
+    eval mode; its gradients are the same sums in another order (float rounding apart); and
+    the layers run as before once the block is left."""
+    from gatesim.train.model import SequenceModel
+
+    torch.manual_seed(1)
+    model = SequenceModel(cell, 2, 8, 1, config).train()
+    x, y = torch.rand(16, 30, 2) * 2 - 1, torch.rand(16, 1)
+    slow, slow_grads = _loss_and_grads(model, x, y, fast=False)
+    fast, fast_grads = _loss_and_grads(model, x, y, fast=True)
+    assert torch.equal(fast, slow)
+    assert fast_grads.keys() == slow_grads.keys() and len(fast_grads) == len(list(model.parameters()))
+    largest = max(float(g.abs().max()) for g in slow_grads.values())  # sums that cancel round apart
+    for name, grad in slow_grads.items():
+        assert torch.allclose(fast_grads[name], grad, rtol=1e-3, atol=1e-6 * largest), name
+    model.eval()
+    from gatesim.train.fast import steady_scales
+
+    with torch.no_grad(), steady_scales(model):
+        fast = model(x)
+    assert torch.equal(fast, model(x).detach())
+    assert not any("forward" in vars(m) for m in model.modules())  # Brevitas' layers are back
+
+
+def test_the_fast_qat_path_takes_scales_that_are_not_powers_of_two():
+    """A learned float scale (not a power of two) takes Brevitas' own op sequence, still
+    bit for bit."""
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloatMinMaxInit
+
+    from gatesim.train.fast import steady_scales
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=Int8ActPerTensorFloatMinMaxInit, min_val=-1.3, max_val=1.3),
+        qnn.QuantLinear(6, 5, bias=True, input_quant=Int8ActPerTensorFloatMinMaxInit, input_min_val=-0.7,
+                        input_max_val=0.7),
+        qnn.QuantTanh(act_quant=Int8ActPerTensorFloatMinMaxInit, min_val=-1.0, max_val=1.0))
+    x = torch.randn(40, 6)
+    reference = model(x)
+    assert float(model[0].act_quant.scale()).hex().split("p")[0] not in ("0x1.0000000000000", "0x1")
+    with steady_scales(model):
+        fast = model(x)
+    assert torch.equal(fast, reference)
+
+
+def test_the_fast_qat_path_refuses_a_layer_it_cannot_run_and_names_it():
+    import brevitas.nn as qnn
+    from brevitas.quant import Int8ActPerTensorFloat
+
+    from gatesim.train.fast import steady_scales
+
+    model = torch.nn.Sequential(qnn.QuantIdentity(act_quant=Int8ActPerTensorFloat))  # scale from runtime stats
+    with pytest.raises(GatesimError, match="^0: its scale .* may depend on the input"):
+        with steady_scales(model):
+            pass
+    assert "forward" not in vars(model[0])
+
+
+def test_training_takes_the_fast_path_unless_asked_for_brevitas(tmp_path):
+    """Both paths train the same model: equal settings but for `qat`, cached apart, and after
+    an epoch their losses agree to float rounding."""
+    from gatesim.train.run import checkpoint_path
+
+    arguments = dict(cell="add_gru", task="adding", hidden_size=8, seq_len=10, seed=0,
+                     config=CellConfig(weight_bits=4, act_bits=4), **TINY)
+    assert checkpoint_path(tmp_path, **arguments) != checkpoint_path(tmp_path, **arguments, qat="brevitas")
+    fast = train(**arguments)
+    slow = train(**arguments, qat="brevitas")
+    assert fast["history"][0]["train_loss"] == pytest.approx(slow["history"][0]["train_loss"], rel=1e-4)
+    assert fast["agree"] and slow["agree"]
+    with pytest.raises(GatesimError, match="qat='jit': allowed values are fast, brevitas"):
+        train(**arguments, qat="jit")

@@ -2,6 +2,7 @@
 Brevitas' forward pass and from the bit-accurate simulator, which must agree exactly."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import io
@@ -16,6 +17,7 @@ import torch
 from gatesim.cells import CellConfig
 from gatesim.errors import GatesimError
 from gatesim.files import write_atomically
+from gatesim.train.fast import steady_scales
 from gatesim.train.model import SequenceModel, brevitas_predictions, simulator_predictions
 from gatesim.train.tasks import get_task
 
@@ -39,12 +41,18 @@ def resolve_device(device: str) -> str:
     return device
 
 
+QAT_PATHS = ("fast", "brevitas")
+
+
 def settings(cell: str, task: str, seq_len: int | None, hidden_size: int, config: CellConfig, epochs: int,
              seed: int, batch_size: int, lr: float, train_size: int | None, test_size: int | None,
-             device: str = "cpu") -> dict[str, Any]:
+             device: str = "cpu", qat: str = "fast") -> dict[str, Any]:
     """Everything a training run's result depends on (with gatesim's code: its cache key);
     sizes left None are the task's defaults. A GPU run is its own run (its float sums may round
-    differently); a CPU run's settings do not name the device."""
+    differently), and so is one through Brevitas' own layers (gradients summed in another
+    order); a default run's settings name neither."""
+    if qat not in QAT_PATHS:
+        raise GatesimError(f"qat={qat!r}: allowed values are {', '.join(QAT_PATHS)}")
     the_task, seq_len = get_task(task, seq_len)
     for name, value in (("hidden_size", hidden_size), ("epochs", epochs), ("batch_size", batch_size),
                         ("train_size", train_size), ("test_size", test_size)):
@@ -58,7 +66,7 @@ def settings(cell: str, task: str, seq_len: int | None, hidden_size: int, config
     return {"cell": cell, "task": task, "seq_len": seq_len, "input_size": the_task.input_size,
             "hidden_size": hidden_size, "config": config.model_dump(), "epochs": epochs, "seed": seed,
             "batch_size": batch_size, "lr": lr, "train_size": train_size, "test_size": test_size,
-            **({"device": device} if device != "cpu" else {})}
+            **({"device": device} if device != "cpu" else {}), **({"qat": qat} if qat != "fast" else {})}
 
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -91,7 +99,7 @@ def checkpoint_path(out: str | Path, **arguments: Any) -> Path:
     (its result beside it as .json)."""
     a = _arguments(arguments)
     s = settings(*(a[k] for k in ("cell", "task", "seq_len", "hidden_size", "config", "epochs", "seed",
-                                   "batch_size", "lr", "train_size", "test_size")), resolve_device(a["device"]))
+                                   "batch_size", "lr", "train_size", "test_size")), resolve_device(a["device"]), a["qat"])
     return Path(out) / f"{run_name(s, settings_key(s))}.pt"
 
 
@@ -113,14 +121,15 @@ def train_cached(out: str | Path, retrain: bool = False, progress: Progress | No
 def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, config: CellConfig | None = None,
           epochs: int = 10, seed: int = 0, batch_size: int = 64, lr: float = 2e-3, train_size: int | None = None,
           test_size: int | None = None, checkpoint: str | Path | None = None,
-          progress: Progress | None = None, device: str = "cpu") -> dict[str, Any]:
+          progress: Progress | None = None, device: str = "cpu", qat: str = "fast") -> dict[str, Any]:
     """Train from seed `seed` on `device` (cpu, cuda, auto) and report the test metric both
     ways, evaluated on the CPU; the dict `gatesim train --json` prints. Writes the weights and
-    this dict to `checkpoint` (a .pt file) if given."""
+    this dict to `checkpoint` (a .pt file) if given. qat: fast (Brevitas' forward with each
+    pass's scales computed once, gatesim.train.fast) or brevitas (its layers as they are)."""
     config = config or CellConfig()
     device = resolve_device(device)
     s = settings(cell, task, seq_len, hidden_size, config, epochs, seed, batch_size, lr, train_size, test_size,
-                 device)
+                 device, qat)
     the_task, seq_len = get_task(task, seq_len)
     train_size, test_size = s["train_size"], s["test_size"]
     progress = progress or (lambda done, total: None)
@@ -145,7 +154,9 @@ def train(cell: str, task: str, hidden_size: int, seq_len: int | None = None, co
         model.train()
         losses = []
         for i, rows in enumerate(torch.randperm(len(x_train), generator=order).split(batch_size)):
-            loss = the_task.loss(model(x_train[rows].to(device)), y_train[rows].to(device))
+            with steady_scales(model) if qat == "fast" else contextlib.nullcontext():
+                out = model(x_train[rows].to(device))
+            loss = the_task.loss(out, y_train[rows].to(device))
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # long sequences: rare huge steps
