@@ -1,9 +1,10 @@
 """Measure this host for the CPU cost model: eager call overhead per call kind, per-element
 time per op kind and dtype, matmul throughput, a compiled kernel's launch overhead, memory
 bandwidth, torch's whole-sequence recurrent layers, float (mode library) and dynamically
-quantized (library-int8), and ONNX Runtime's int8 engine (mode int8). Micro-benchmarks on one thread; each figure is the median of repeated
-runs with outliers dropped (gatesim.calibrate.timing), and a constant the timings cannot
-resolve stops the calibration with its name instead of being written as a floor value."""
+quantized (library-int8), and ONNX Runtime's int8 engine (mode int8). Micro-benchmarks on
+one thread; each figure is the median of repeated runs with outliers dropped
+(gatesim.calibrate.timing), and a constant the timings cannot resolve stops the calibration
+with its name instead of being written as a floor value."""
 from __future__ import annotations
 
 import datetime
