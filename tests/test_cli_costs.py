@@ -156,6 +156,8 @@ def test_library_int8_runs_torchs_dynamically_quantized_layer(profile):
     (["validate", "cpu", "--cell", "rnn"], "--cell='rnn': allowed values are gru, lstm, add_gru, add_lstm"),
     (["validate", "cpu", "--mode", "jit"], "--mode='jit': allowed values are eager, fused, library, int8, library-int8"),
     (["validate", "cpu", "--batch", "0"], "--batch=0: must be a whole number from 1"),
+    (["validate", "cpu", "--profile", "cpu-vm", "--no-recalibrate", "--mode", "library-int8", "--cell", "add_gru"],
+     "nothing to run: mode library-int8 has no execution for add_gru"),
     (["validate", "cpu", "--batch", "64", "--batch", "-3"], "--batch=-3: must be a whole number from 1"),
     (["estimate", "add_gru", "-i", "4", "-H", "8", "--mode", "library", "--float", "--profile", "cpu-vm"],
      "torch has no whole-sequence layer for 'add_gru'"),

@@ -27,6 +27,7 @@ from gatesim.calibrate.timing import median_seconds
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
 from gatesim.calibrate.cpu import library_layer
 from gatesim.costs.cpu import LIBRARY_MODES, MODES, torch_layer_name
+from gatesim.errors import GatesimError
 from gatesim.pipeline import estimate
 from gatesim.validate.plain import plain_torch
 
@@ -126,6 +127,10 @@ def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, inpu
                         progress()
     finally:
         torch.set_num_threads(threads)
+    if not rows:  # every asked-for cell lacks every asked-for execution: say so, not "all in band"
+        raise GatesimError(f"validate cpu: nothing to run: mode {', '.join(modes)} has no execution for "
+                           f"{', '.join(cells)} (torch's whole-sequence layers exist for the multiply-gated "
+                           "cells only); add --cell gru or lstm, or another --mode")
     return {"rows": rows, **comparisons(rows)}
 
 
