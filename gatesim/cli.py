@@ -327,6 +327,9 @@ def estimate(
     weight_bits: Optional[int] = WEIGHT_BITS,
     act_bits: Optional[int] = ACT_BITS,
     gate_bits: Optional[int] = GATE_BITS,
+    acc_bits: Optional[int] = typer.Option(None, "--acc-bits", callback=_bits("acc-bits"),
+                                           help="Accumulator register width (2..32); default: what the sums "
+                                                "provably need (hls4ml's default accum_t is the model precision)."),
     weight_scaling: str = WEIGHT_SCALING,
     unquantized: bool = FLOAT,
     as_json: bool = JSON,
@@ -354,7 +357,7 @@ def estimate(
 
     def go():
         bits = dict(weight_bits=None, act_bits=None) if unquantized else dict(weight_bits=weight_bits, act_bits=act_bits)
-        config = CellConfig(**bits, gate_bits=gate_bits, weight_scaling=weight_scaling)
+        config = CellConfig(**bits, gate_bits=gate_bits, acc_bits=acc_bits, weight_scaling=weight_scaling)
         return estimate_cell(cell, input_size, hidden_size, target, batch, config, steps=steps, **params)
 
     result = run_guarded(go)
@@ -439,7 +442,7 @@ def calibrate(
 
 @app.command(short_help="Check a cost model against real execution (PyTorch, ONNX Runtime, TenSEAL, concrete, hls4ml).")
 def validate(
-    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join([*_with_entry("validate"), "hls4ml"])),
+    target: str = typer.Argument(..., metavar="TARGET", help=" | ".join([*_with_entry("validate"), "fpga", "hls4ml"])),
     profile: Optional[Path] = typer.Option(None, "--profile", help="Profile to predict with: a path, or the name "
                                            "of a shipped one (default: this host's, calibrated first if missing)."),
     cells: Optional[list[str]] = typer.Option(None, "--cell", help="Cells to run (repeatable; default every "
@@ -476,11 +479,16 @@ def validate(
     int8: ONNX Runtime on the Brevitas export; library-int8: nn.GRU/nn.LSTM after PyTorch dynamic
     quantization) vs the predicted time per step. tfhe: one step compiled by concrete-python: PBS count vs the compiler's, encrypted run time vs prediction,
     decrypted outputs vs the integer simulator. ckks: one step run with TenSEAL: depth (the
-    shortest chain it runs on) and time vs prediction. Predictions are computed exactly as
-    `gatesim estimate` computes them."""
+    shortest chain it runs on) and time vs prediction. fpga: the model beside published designs
+    (resources, cycles, components). hls4ml: the hls4ml preset against hls4ml's C simulation.
+    Predictions are computed exactly as `gatesim estimate` computes them."""
     from gatesim.cells import CELLS
     from gatesim.costs.config import resolve_profile
 
+    if target == "fpga":
+        return _validate_fpga(as_json, cell=cells, hidden=hidden, mode=modes, bits=bits, rounding_bits=rounding_bits,
+                              inhibit=inhibit, batch=batch, input=input_size, profile=profile, precision=precisions,
+                              out=out)
     if target == "hls4ml":
         if out is not None:
             fail("--out saves add/mul ratios for a sweep's report; validate hls4ml has none (use --json)")
@@ -576,6 +584,21 @@ def save_validation(result: dict, target: str, profile: Path, folder: Path) -> P
     record = {"target": target, "measured_on": datetime.date.today().isoformat(), "host_cpu": host_cpu(),
               "python": platform.python_version(), "profile": str(profile), **result}
     return write_text_atomically(Path(folder) / f"validate-{target}.json", json.dumps(record, indent=1) + "\n")
+
+
+def _validate_fpga(as_json: bool, **unused) -> None:
+    """The FPGA model against published designs (no profile: there is nothing to measure here)."""
+    from gatesim.validate import fpga as check
+
+    given = [name for name, value in unused.items() if value]
+    if given:
+        fail(f"--{given[0].replace('_', '-')} does not apply to validate fpga (it checks the published designs "
+             f"in {check.PUBLISHED.name})")
+    result = run_guarded(check.validate, brevitas=False)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        check.show(result)
 
 
 def _validate_hls4ml(cells, hidden, precisions, as_json: bool, **unused) -> None:

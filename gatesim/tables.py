@@ -93,13 +93,17 @@ def shipped_name(profile: str) -> str:
     return path.stem if path.parent.resolve() == PROFILES_DIR.resolve() else profile
 
 
+def _word(value) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
 def print_estimate(r: dict) -> None:
     console = terminal()
     from gatesim.costs import get
 
     head = f"{r['cell']} on {r['target']}  I={r['input_size']} H={r['hidden_size']} B={r['batch']} T={r['steps']}"
     params = get(r["target"]).sweep_params
-    shown = [f"{k.replace('_', ' ')} {shipped_name(r[k]) if k == 'profile' else r[k]}"
+    shown = [f"{k.replace('_', ' ')} {shipped_name(r[k]) if k == 'profile' else _word(r[k])}"
              for k in params if r.get(k) is not None]
     if "profile" in params and r.get("profile") is None and not r.get("profile_note"):
         shown.append("no profile (the cost file's own figures)")

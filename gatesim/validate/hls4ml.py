@@ -168,8 +168,8 @@ def hls4ml_units(layer_name: str, hidden: int, reuse: int, folder: str) -> dict[
 
 
 def gatesim_units(layer_name: str, hidden: int, reuse: int) -> dict[str, Any]:
-    """The same from gatesim's FPGA model of the cell (multipliers = elements / reuse, per
-    weighted sum; table entries per table kind)."""
+    """The same from gatesim's FPGA model of the cell (the multipliers it builds per weighted
+    sum; table entries per table kind)."""
     from gatesim.cells import CellConfig
     from gatesim.costs.fpga import table_entries
     from gatesim.ops import TABLES
@@ -179,7 +179,7 @@ def gatesim_units(layer_name: str, hidden: int, reuse: int) -> dict[str, Any]:
     graph, result = estimate(layer_name, INPUT_SIZE, hidden, "fpga", 1, config, reuse_factor=reuse)
     ops = {n: d["op"] for n, d in graph.graph.nodes(data=True)}
     # the cells' two weighted sums are traced as input_linear and hidden_linear (sizes may be equal)
-    sums = {("input" if r["fx_node"].startswith("input") else "recurrent"): -(-r["count"] // r["reuse_factor"])
+    sums = {("input" if r["fx_node"].startswith("input") else "recurrent"): r["units"]
             for r in result.by_node if ops[r["node"]].info.weighted_sum}
     tables: dict[str, dict[str, int]] = {}
     for r in result.by_node:
