@@ -100,8 +100,8 @@ class FpgaParams(Strict):
     strategy: Literal["latency", "resource"] = "latency"
     activation: Literal["table", "hard_tanh", "hard"] = "table"
     pipeline_steps: bool = False
-    # FINN-L's folded layer (Rybalkin et al., FPL 2018): PE neurons at a time, SIMD lanes of
-    # the input and the recurrent product per gate, both directions on one datapath
+    # FINN-L's folded layer (Rybalkin et al., FPL 2018): PE units at a time, folds of n_in /
+    # SIMD cycles, both directions on one datapath (gatesim/costs/finn.py)
     architecture: Literal["hls4ml", "finn"] = "hls4ml"
     pe: int = Field(1, ge=1)
     simd_input: int | None = Field(None, ge=1)
@@ -381,9 +381,9 @@ TARGET = register(Target(
              Option("architecture", "--architecture", "hls4ml (the default) or finn: FINN-L's folded layer, "
                                                       "shaped by --pe, --simd-input, --simd-recurrent, --directions"),
              Option("pe", "--pe", "finn: hidden units computed at once (default 1)", int),
-             Option("simd_input", "--simd-input", "finn: input lanes per gate and cycle (default: all)", int),
-             Option("simd_recurrent", "--simd-recurrent", "finn: recurrent lanes per gate and cycle (default: all)",
-                    int),
+             Option("simd_input", "--simd-input", "finn: SIMD of the input product; the fold n_in / SIMD is the "
+                                                  "cycles per unit group (default: n_in)", int),
+             Option("simd_recurrent", "--simd-recurrent", "finn: SIMD of the recurrent product (default: H)", int),
              Option("directions", "--directions", "finn: 2 for a bidirectional layer on one datapath", int),
              Option("clock_mhz", "--clock-mhz", "clock (default from the fpga cost file)", float),
              Option("part", "--part", "part whose totals give utilization and static power "
