@@ -3,6 +3,8 @@ a results row. The CLI commands, the library API, the sweep workers and the vali
 call these functions, so a figure is computed the same way wherever it is reported."""
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -40,16 +42,32 @@ def check_memory(needed: int, what: str) -> None:
 # ----------------------------------------------------------------------------- design -> graph
 
 
+def built(cell: str | Callable, input_size: int, hidden_size: int, config: CellConfig) -> Any:
+    """build_cell, with a Ctrl-C that lands meanwhile raised after it: Brevitas resolves a
+    quantizer's parts inside a bare `except:` (brevitas/proxy/quant_proxy.py), which would
+    swallow it, and a sweep would then run to its end instead of stopping."""
+    if threading.current_thread() is not threading.main_thread():  # handlers are the main thread's
+        return build_cell(cell, input_size, hidden_size, config)
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        return build_cell(cell, input_size, hidden_size, config)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # Python's handler: KeyboardInterrupt, here
+
+
 def template(cell: str | Callable, input_size: int, hidden_size: int, config: CellConfig | None = None,
              batch: int = 1) -> CellTemplate:
     """The cached structure of `cell` under `config` (traced on first use)."""
     config = config or CellConfig()
     key = (cell, config)
     if key not in _TEMPLATES:
-        factory = lambda i, h: build_cell(cell, i, h, config)  # noqa: E731
+        factory = lambda i, h: built(cell, i, h, config)  # noqa: E731
         probe = None
         if spec_of(cell):  # a built-in cell has the same graph without quantizers, 3x cheaper
-            probe = lambda i, h: build_cell(cell, i, h, CellConfig.unquantized())  # noqa: E731
+            probe = lambda i, h: built(cell, i, h, CellConfig.unquantized())  # noqa: E731
         _TEMPLATES[key] = CellTemplate(factory, input_size, hidden_size, batch, config.acc_bits, probe)
     return _TEMPLATES[key]
 
@@ -227,7 +245,7 @@ def simulate_cell(cell: str, input_size: int, hidden_size: int, steps: int = 20,
     check_sizes(input_size=input_size, hidden_size=hidden_size, steps=steps, batch=batch)
     check_memory(batch * steps * (input_size + 6 * hidden_size) * 8, f"batch={batch} x steps={steps}")
     torch.manual_seed(seed)
-    module = build_cell(cell, input_size, hidden_size, config)
+    module = built(cell, input_size, hidden_size, config)
     x = np.random.default_rng(seed).uniform(-config.input_range, config.input_range, (batch, steps, input_size))
     rounding = None
     if rounding_bits is not None:

@@ -341,9 +341,9 @@ def activation_calls(graph: OpGraph) -> dict[int, int]:
     for n in nx.topological_sort(g):
         if g.nodes[n]["op"].kind not in TABLES:
             continue
-        kind = g.nodes[n]["op"].kind
+        kind, before = g.nodes[n]["op"].kind, nx.ancestors(g, n)
         home = next((grp for grp in groups if g.nodes[grp[0]]["op"].kind == kind
-                     and not any(nx.has_path(g, m, n) for m in grp)), None)
+                     and not any(m in before for m in grp)), None)
         if home is None:
             groups.append([n])
         else:
