@@ -3,12 +3,14 @@ trade-off analysis for variable precision LSTM networks on FPGAs", FPL 2018; its
 in Xilinx/LSTM-PYNQ and RNN-PYNQ), as a second FPGA architecture beside hls4ml's
 (`--architecture finn`).
 
-One hidden unit's gates are computed together, PE units at a time: per gate, SIMD_INPUT lanes
-of the input product and SIMD_RECURRENT lanes of the recurrent one, each lane a multiplier and
-an adder of the gate's tree; the loop over the H / PE unit groups is pipelined at an interval
-of the longer fold (n_in / SIMD), and the two directions of a bidirectional layer take turns
-on the same datapath. Weights are ROMs per gate, SIMD x PE weights wide and fold x directions x
-H / PE words deep; the activations are FINN-L's small tables (distributed ROM), one per lookup.
+One hidden unit's gates are computed together, PE units at a time; the loop over the H / PE
+unit groups is pipelined at an interval of the fold (n_in / SIMD cycles), and the two
+directions of a bidirectional layer take turns on the same datapath. As Vivado HLS builds it,
+the fold loop sits unrolled inside that pipelined loop, so every weight of a unit's row gets
+its multiplier (and a lane of the gate's adder tree) whatever SIMD is: the published builds'
+LUTs grow with bit widths, not with SIMD. Each gate's weights are a ROM a row wide and
+directions x H / PE words deep; the activations are FINN-L's 256-entry tables in distributed
+ROM, one per lookup.
 """
 from __future__ import annotations
 
