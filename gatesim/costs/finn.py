@@ -54,7 +54,7 @@ class Folded(Hardware):
         several gates' worth: count / H of them each)."""
         return math.ceil(o.count / self.h * self.p.pe)
 
-    def dense(self, o: Op, simd: int, lookups: int = 0) -> Built:
+    def dense(self, o: Op, simd: int, lookups: int) -> Built:
         gates = max(1, o.count // ((o.reduction or 1) * self.h))
         x_bits, w_bits = (o.operand_bits + (o.bits, o.bits))[:2]
         tree_bits = x_bits + w_bits + math.ceil(math.log2(max(o.reduction, 2)))  # the adder tree's widest sums

@@ -129,12 +129,6 @@ def table_entries(op: Op, resources: FpgaResources | None = None) -> int:
     return limit if op.is_float else min(2**op.bits, limit)
 
 
-def kernel_reuse(op: Op, reuse: int, strategy: str) -> int:
-    """hls4ml's effective reuse of a dense kernel: R (latency strategy, its multiplier_limit
-    ceil(n_in n_out / R)); min(n_in, R) under the resource strategy (its `multfactor`)."""
-    return max(1, min(reuse, op.reduction or reuse)) if strategy == "resource" else reuse
-
-
 # what one node builds: units, resources per unit, resources of the node as a whole, cycles
 Built = tuple[int, dict[str, float], dict[str, float], float]
 
@@ -160,7 +154,9 @@ class Hardware:
         return (p.recurrent_reuse_factor or p.reuse_factor) if component == "recurrent_matrix" else p.reuse_factor
 
     def effective(self, o: Op, reuse: int) -> int:
-        return kernel_reuse(o, reuse, self.p.strategy)
+        """hls4ml's effective reuse of a dense kernel: R (latency strategy, its multiplier_limit
+        ceil(n_in n_out / R)); min(n_in, R) under the resource strategy (its `multfactor`)."""
+        return max(1, min(reuse, o.reduction or reuse)) if self.p.strategy == "resource" else reuse
 
     def mux_luts(self, inputs: int, bits: int) -> float:
         """An inputs:1 multiplexer of `bits` bits in LUT6s (each a 4:1 mux per bit)."""
@@ -171,10 +167,10 @@ class Hardware:
     def chained(self, ops: float) -> float:
         return ops / self.t.chained_ops_per_cycle.value
 
-    def dense(self, o: Op, reuse: int, lookups: int = 0) -> Built:
+    def dense(self, o: Op, reuse: int, lookups: int) -> Built:
         """A dense kernel: its multipliers, each with an accumulator and an R:1 operand mux
         (the weights' too when they are constants, strategy latency)."""
-        r = kernel_reuse(o, reuse, self.p.strategy)
+        r = self.effective(o, reuse)
         x_bits, w_bits = (o.operand_bits + (o.bits, o.bits))[:2]
         unit = self.multiplier(x_bits, w_bits)
         unit["lut"] = unit.get("lut", 0) + o.out_bits * self.r.lut_per_adder_bit.value

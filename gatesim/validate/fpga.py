@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from gatesim.costs.config import COSTS_DIR, load_file
-from gatesim.costs.fpga import COMPONENTS, FpgaParams
+from gatesim.costs.config import COSTS_DIR, Strict, load_file
+from gatesim.costs.fpga import COMPONENTS, RESOURCES, FpgaParams
 from gatesim.errors import GatesimError
 
 PUBLISHED = COSTS_DIR / "fpga_published.yaml"
@@ -19,10 +19,6 @@ TIMES = ("sequence_cycles", "cycles_per_step", "initiation_interval_cycles")
 # HLS's control, pipeline registers and constant-multiplier reductions
 BANDS = {"dsp": (0.67, 1.5), "bram18": (0.67, 1.5), **dict.fromkeys(TIMES, (0.67, 1.5)),
          "lut": (0.5, 2.0), "ff": (0.25, 2.0)}
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Design(FpgaParams):
@@ -134,7 +130,7 @@ def shells(found: Entries) -> dict[str, dict[str, float]]:
         fit = by_name[overlay.fitted_on]
         ours = predict(fit.design)["resources"]
         out[name] = {q: max(0, v - ours[q]) for q, v in fit.published.model_dump(exclude_none=True).items()
-                     if q in ("lut", "ff", "dsp", "bram18")}
+                     if q in RESOURCES}
     return out
 
 
