@@ -1,5 +1,8 @@
 """TFHE model: PBS counts against concrete-python's compiler, decrypted outputs against the
 integer simulator, the backend's precision limit. Tiny cells only (H = 2, 3 bits)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +12,20 @@ from gatesim.costs import estimate
 from gatesim.pipeline import template
 from gatesim.simulate import SimOptions, Simulator
 
-fhe = pytest.importorskip("concrete.fhe")
+pytest.importorskip("concrete.fhe")
+from gatesim.he.concrete_fhe import load_fhe  # noqa: E402
+
+fhe = load_fhe()
+
+
+def test_a_process_that_ran_a_circuit_keeps_its_exit_status():
+    """concrete-python's exit handler ends a process that ran a circuit with status 0; loaded
+    through gatesim, a failure stays a failure (a test run, a refused command)."""
+    script = ("import sys\nfrom gatesim.he.concrete_fhe import load_fhe\nfhe = load_fhe()\n"
+              "circuit = fhe.compiler({'x': 'encrypted'})(lambda x: x + 1).compile(range(8))\n"
+              "assert circuit.encrypt_run_decrypt(3) == 4\nsys.exit(3)\n")
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 3, run.stderr
 
 
 def graph(cell, hidden, bits=3, input_size=2):

@@ -215,6 +215,36 @@ def test_the_fast_qat_path_is_brevitas_forward_bit_for_bit(cell, config):
     assert not any("forward" in vars(m) for m in model.modules())  # Brevitas' layers are back
 
 
+def test_the_fast_qat_path_requantizes_only_what_left_its_grid(monkeypatch):
+    """A state the cell's own quantizer made is passed on, not quantized again (the saving);
+    a state from an earlier forward pass (other scales) or changed in place since is quantized
+    again: each way the result is Brevitas' own."""
+    from gatesim.cells import CellConfig, Sequence, build_cell
+    from gatesim.train.fast import steady_scales
+
+    torch.manual_seed(2)
+    sequence = Sequence(build_cell("lstm", 2, 8, CellConfig())).train()
+    x, steps = torch.rand(4, 6, 2), 6
+    learnable, calls = torch._fake_quantize_learnable_per_tensor_affine, []
+    monkeypatch.setattr(torch, "_fake_quantize_learnable_per_tensor_affine",
+                        lambda *a: calls.append(1) or learnable(*a))
+    with steady_scales(sequence):
+        fast, state = sequence(x)
+    # per step: x, i f g o before and after their activation (8), c, tanh(c), h; h and c
+    # entering the next step come from the same quantizers (h twice: state_in, hidden_linear)
+    assert len(calls) == 12 * steps + 2 and torch.equal(fast, sequence(x)[0])
+    with torch.no_grad():  # a coarser state grid in the next pass: the carried state leaves it
+        sequence.cell.state_in.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value.add_(1.0)
+    with steady_scales(sequence):
+        fast, _ = sequence(x, state)
+    assert torch.equal(fast, sequence(x, state)[0])
+    with steady_scales(sequence):
+        _, state = sequence(x)
+        state[0].mul_(1.3)  # changed in place: quantized again
+        fast, _ = sequence(x, state)
+    assert torch.equal(fast, sequence(x, state)[0])
+
+
 def test_the_fast_qat_path_takes_scales_that_are_not_powers_of_two():
     """A learned float scale (not a power of two) takes Brevitas' own op sequence, still
     bit for bit."""

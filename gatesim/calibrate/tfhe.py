@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from gatesim.costs.config import SCHEMA_VERSION
+from gatesim.he.concrete_fhe import load_fhe
 
 PRECISIONS = tuple(range(1, 9))
 # The noise grid: precisions where a table is one classic bootstrap (from 12 bits on,
@@ -41,7 +42,7 @@ def _best_run(circuit, args, repeats: int = 3) -> float:
 def pbs_seconds(bits: int) -> tuple[float, float, list[dict]]:
     """(seconds per PBS, bootstrap key bytes, the crypto parameters Concrete chose) for table
     lookups on `bits`-bit values."""
-    from concrete import fhe
+    fhe = load_fhe()
 
     top = 2**bits - 1
 
@@ -67,7 +68,7 @@ def _noisy_lookup(bits: int, log2_manp: int):
     """(circuit to compile, top of its range, c): z = id(x), then a `bits`-bit table of
     z0 + c (z1 - z2), whose input's noise norm is 1 + 2c^2 (about 2^log2_manp) while its
     range stays z0's."""
-    from concrete import fhe
+    fhe = load_fhe()
 
     top, c = 2**bits - 1, round(math.sqrt((2**log2_manp - 1) / 2))
 
@@ -134,7 +135,7 @@ def noisy_seconds(bits: int, log2_manp: int) -> tuple[dict, float] | None:
 
 def linear_op_seconds() -> float:
     """An encrypted x clear product and an encrypted addition, per element, no PBS."""
-    from concrete import fhe
+    fhe = load_fhe()
 
     @fhe.compiler({"x": "encrypted", "y": "encrypted"})
     def linear(x, y):

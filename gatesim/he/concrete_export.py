@@ -20,6 +20,7 @@ import torch.fx as fx
 
 from gatesim.errors import GatesimError
 from gatesim.fixedpoint.qtype import bits_for
+from gatesim.he.concrete_fhe import load_fhe
 from gatesim.he.lazy import LazyLinear, evaluated
 from gatesim.simulate.engine import Simulator
 from gatesim.simulate.rules import MAX_TABLE_BITS, round_lsbs, unchanged
@@ -58,7 +59,7 @@ def step_function(sim: Simulator, clear_ranges: dict[str, list[int]] | None = No
     input can round past the top of its type (`rounding_overflows`).
     """
     if clear_ranges is None:
-        from concrete import fhe
+        fhe = load_fhe()
 
     names = list(sim.placeholders)
     calls = [n for n in sim.gm.graph.nodes if n.op not in ("placeholder", "output")]
@@ -210,7 +211,7 @@ def rounding_plan(sim: Simulator, ranges: dict[str, list[int]], bits: int) -> tu
 
 def compile_step(sim: Simulator, inputset: list[tuple[np.ndarray, ...]]):
     """The step compiled by concrete-python, every input encrypted."""
-    from concrete import fhe
+    fhe = load_fhe()
 
     overflows = rounding_overflows(sim, clear_ranges(sim, inputset)) if sim.options.rounding else frozenset()
     compiler = fhe.Compiler(step_function(sim, overflows=overflows), dict.fromkeys(sim.placeholders, "encrypted"))

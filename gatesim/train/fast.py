@@ -7,7 +7,9 @@ change (they come from learned parameters, or from the weights), so computing th
 yields the tensors Brevitas recomputes at every step of a sequence, and each fake
 quantization computes what Brevitas' own ops compute (x / scale, round with a straight-through
 gradient, clamp to the integer range, times scale): the forward is Brevitas' bit for bit.
-Gradients are the same sums, added in another order (float rounding apart).
+Gradients are the same sums, added in another order (float rounding apart). A state that
+comes back to the quantizer that made it (h and c entering the next step) is passed on as it
+is: Brevitas quantizes it again, which changes neither its values nor any gradient.
 `tests/test_train.py` checks both on every built-in cell.
 """
 from __future__ import annotations
@@ -51,7 +53,11 @@ def _activation(impl: nn.Module, where: str) -> Fn | None:
 
 def _fake_quant(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn, QuantTensor]:
     """Fake quantization with the scale this forward pass uses, and the QuantTensor Brevitas
-    made for `sample` (its scale is the one bias quantizers need)."""
+    made for `sample` (its scale is the one bias quantizers need).
+
+    A tensor it returns is marked as on its grid, and given back unchanged when it comes
+    again (a state re-quantized by the quantizer that made it, unmodified since): quantizing
+    it again would give the same values, gradient 1 for it and 0 for the scale."""
     quants = [m for m in proxy.modules() if isinstance(m, IntQuant)]
     if len(quants) != 1 or not isinstance(quants[0].float_to_int_impl, RoundSte):
         raise Unsupported(f"{where}: not a rounding integer quantizer")
@@ -71,16 +77,32 @@ def _fake_quant(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn,
         # straight-through ones: inside the range d/dx = 1, d/ds = round(x/s) - x/s; outside
         # d/dx = 0, d/ds = the bound) computes what Brevitas computes
         one, origin = scale.reshape(1), torch.zeros(1, device=scale.device)
-        return (lambda x: torch._fake_quantize_learnable_per_tensor_affine(x, one, origin, low, high, 1.0)), qt
 
-    def fake(x: torch.Tensor) -> torch.Tensor:  # Brevitas' ops: (clamp(round(x / s + 0)) - 0) * s
-        return torch.clamp(round_ste(x / scale), low, high) * scale
+        def quantize(x: torch.Tensor) -> torch.Tensor:
+            return torch._fake_quantize_learnable_per_tensor_affine(x, one, origin, low, high, 1.0)
+    else:
+        def quantize(x: torch.Tensor) -> torch.Tensor:  # Brevitas' ops: (clamp(round(x / s + 0)) - 0) * s
+            return torch.clamp(round_ste(x / scale), low, high) * scale
+
+    def fake(x: torch.Tensor) -> torch.Tensor:
+        if getattr(x, "_gatesim_grid", None) == (fake, x._version):
+            return x
+        y = quantize(x)
+        y._gatesim_grid = (fake, y._version)
+        return y
 
     return fake, qt
 
 
-def _act(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn, QuantTensor | None]:
-    """The proxy's activation, then its fake quantization (either may be absent)."""
+def _act(proxy: nn.Module, sample: torch.Tensor, where: str, seen: dict) -> tuple[Fn, QuantTensor | None]:
+    """The proxy's activation, then its fake quantization (either may be absent); one per
+    proxy and forward pass (`seen`), so that layers sharing a quantizer share its grid."""
+    if id(proxy) not in seen:
+        seen[id(proxy)] = _new_act(proxy, sample, where)
+    return seen[id(proxy)]
+
+
+def _new_act(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn, QuantTensor | None]:
     fused = proxy.fused_activation_quant_proxy
     if fused is None:
         return _identity, None
@@ -91,19 +113,19 @@ def _act(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn, QuantT
     return ((lambda x: fake(act(x))) if act else fake), qt
 
 
-def _fast_forward(layer: nn.Module, name: str) -> Fn:
+def _fast_forward(layer: nn.Module, name: str, seen: dict) -> Fn:
     device = next((p.device for p in layer.parameters()), torch.device("cpu"))
     sample = torch.zeros(1, 1, device=device)
     if getattr(layer, "return_quant_tensor", False):
         raise Unsupported(f"{name}: returns a QuantTensor")
     if isinstance(layer, QuantNonLinearActLayer):  # input quantizer, then activation and its quantizer
-        before, _ = _act(layer.input_quant, sample, name)
-        after, _ = _act(layer.act_quant, sample, name)
+        before, _ = _act(layer.input_quant, sample, name, seen)
+        after, _ = _act(layer.act_quant, sample, name, seen)
         return lambda x: after(before(x))
     # QuantLinear: the input quantized, the weights and the bias quantized once
     if layer.output_quant.is_quant_enabled:
         raise Unsupported(f"{name}: an output quantizer")
-    quantize, qin = _act(layer.input_quant, torch.zeros(1, layer.in_features, device=device), name)
+    quantize, qin = _act(layer.input_quant, torch.zeros(1, layer.in_features, device=device), name, seen)
     qw = layer.quant_weight(qin)
     weight = qw.value if isinstance(qw, QuantTensor) else qw
     bias = None
@@ -118,11 +140,11 @@ def steady_scales(model: nn.Module) -> Iterator[None]:
     """Within this block, one forward pass of `model` computes every Brevitas layer's scales
     and quantized weights once: enter it around each forward pass (the scales change when the
     parameters do). A layer it cannot run that way is an error naming it."""
-    patched = []
+    patched, seen = [], {}
     try:
         for name, layer in model.named_modules():
             if isinstance(layer, LAYERS):
-                layer.forward = _fast_forward(layer, name or type(layer).__name__)
+                layer.forward = _fast_forward(layer, name or type(layer).__name__, seen)
                 patched.append(layer)
         yield
     finally:
