@@ -117,6 +117,30 @@ def test_validate_reports_predicted_vs_measured(profile):
     assert index["add_gru", add_mode]["measured_s"] == min(v["measured_s"] for (c, _), v in index.items() if c == "add_gru")
 
 
+def test_validate_warns_when_the_host_changed_speed_during_the_run(profile, monkeypatch):
+    """The spot check runs before the rows and again after them: a host that slowed down
+    meanwhile (a shared machine's neighbours) is said in one line, and both checks are in the
+    JSON. The check's timings are replaced here (the host agrees, then runs 2x slower): what is
+    tested is what validate does with them."""
+    import gatesim.calibrate.cpu as calibration
+
+    real, calls = calibration.spot_check, []
+
+    def drifting(data):
+        found = real(data)
+        calls.append(found)
+        return {**found, "measured": found["predicted"] * (1 if len(calls) == 1 else 2)}
+
+    monkeypatch.setattr(calibration, "spot_check", drifting)
+    r = run("validate", "cpu", "--profile", str(profile), "--cell", "gru", "-H", "8", "-B", "1", "--mode", "eager",
+            "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert len(calls) == 2 and out["spot_check"]["agrees"] and not out["spot_check_after"]["agrees"]
+    assert out["spot_check_after"]["ratio"] == pytest.approx(0.5)
+    assert "warning: this host's speed changed while validating" in r.stderr and "not evidence" in r.stderr
+
+
 def test_estimate_names_the_execution_and_refuses_one_that_does_not_exist(profile):
     r = run("estimate", "gru", "-i", "4", "-H", "8", "--profile", str(profile), "--mode", "library", "--float",
             "--steps", "100", "--json")
