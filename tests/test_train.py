@@ -231,7 +231,8 @@ def test_the_fast_qat_path_requantizes_only_what_left_its_grid(monkeypatch):
     with steady_scales(sequence):
         fast, state = sequence(x)
     # per step: x, i f g o before and after their activation (8), c, tanh(c), h; h and c
-    # entering the next step come from the same quantizers (h twice: state_in, hidden_linear)
+    # entering the next step come from the same quantizers (h twice: state_in, hidden_linear),
+    # so only the first step's zero state is quantized on the way in (+ 2)
     assert len(calls) == 12 * steps + 2 and torch.equal(fast, sequence(x)[0])
     with torch.no_grad():  # a coarser state grid in the next pass: the carried state leaves it
         sequence.cell.state_in.act_quant.fused_activation_quant_proxy.tensor_quant.scaling_impl.value.add_(1.0)
