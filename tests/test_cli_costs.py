@@ -88,6 +88,9 @@ def profile(tmp_path_factory):
 def test_calibrate_writes_a_profile_the_model_applies(profile):
     p = load_profile(profile)
     assert p.dispatch_s["add"] > 0 and p.mac_s["float32"] > 0 and p.element_s["eager"]["tanh"]["float32"] > 0
+    from gatesim.calibrate.match import l2_cache_bytes
+
+    assert p.cache_bytes == l2_cache_bytes()  # the host's own L2 (sysfs), where the kernel reports one
     assert [f.name for f in profile.parent.iterdir()] == ["cpu.json"]  # nothing half-written
     r = run("estimate", "lstm", "-i", "4", "-H", "8", "--profile", str(profile), "--json")
     assert json.loads(r.stdout)["profile"] == str(profile)

@@ -236,6 +236,31 @@ def test_malformed_cost_yaml_names_file_and_key(tmp_path, monkeypatch):
         estimate(graph("gru"), "cpu")
 
 
+def test_cpu_weights_fit_the_cache_the_profile_measured(tmp_path):
+    """Weights beyond the cache stream from memory each step (roofline stall, DRAM energy per
+    bit): the cache is the profile's host's own L2 where it recorded one, the cost file's else."""
+    import json
+
+    from gatesim.costs.config import PROFILES_DIR
+
+    data = json.loads((PROFILES_DIR / "cpu-vm.json").read_text())
+    g = graph("gru", i=32, h=128, config=CellConfig.unquantized())  # 248,832 bytes of float32 weights and biases
+    found = {}
+    for cache in (2**17, 2**21):
+        path = tmp_path / f"cache-{cache}.json"
+        path.write_text(json.dumps({**data, "cache_bytes": cache}))
+        found[cache] = estimate(g, "cpu", profile=path)
+    small, large = found[2**17].details["per_step"], found[2**21].details["per_step"]
+    weights = found[2**17].resources["weight_bytes"]
+    assert weights == (32 + 128) * 3 * 128 * 4 + 2 * 3 * 128 * 4
+    assert small["memory_s"] == pytest.approx(weights / data["memory_bytes_per_s"]) and large["memory_s"] == 0
+    assert found[2**17].energy_pj > found[2**21].energy_pj  # the weights' bits cost DRAM energy
+    without = tmp_path / "without.json"
+    without.write_text(json.dumps({k: v for k, v in data.items() if k != "cache_bytes"}))
+    default = CPU["energy"]["cache_bytes"]["value"]
+    assert (estimate(g, "cpu", profile=without).details["per_step"]["memory_s"] > 0) == (weights > default)
+
+
 def test_profile_of_another_schema_version_is_refused(tmp_path):
     path = tmp_path / "old.json"
     path.write_text('{"schema_version": 0, "target": "cpu"}')

@@ -17,7 +17,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from gatesim.calibrate.match import host_cpu
+from gatesim.calibrate.match import host_cpu, l2_cache_bytes
 from gatesim.calibrate.timing import Noise
 from gatesim.costs.config import SCHEMA_VERSION
 from gatesim.simulate.exact import int8_gemm_available
@@ -348,6 +348,9 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
     finally:
         torch.set_num_threads(threads)
     profile["spread"] = NOISE.summary()
+    cache = l2_cache_bytes()
+    if cache:
+        profile["cache_bytes"] = cache
     return profile
 
 

@@ -125,6 +125,7 @@ class CpuProfile(Strict):
     library_int8: dict[str, LibraryFigures] = Field(default_factory=dict)  # the same, dynamically quantized
     onnxruntime: OnnxRuntimeFigures | None = None
     spread: dict[str, float] = Field(default_factory=dict)  # how noisy the timings were
+    cache_bytes: int | None = Field(None, gt=0)  # one core's L2, as the host reports it (else the cost file's)
 
 
 MODES = ("eager", "fused", "library", "int8", "library-int8")
@@ -243,9 +244,9 @@ class Timing:
 class Energy:
     """pJ per element of each op, from the QTools / Horowitz figures."""
 
-    def __init__(self, costs: CpuCosts, weight_bytes: float):
+    def __init__(self, costs: CpuCosts, weight_bytes: float, cache_bytes: float):
         self.e = costs.energy
-        self.weight_pj_per_bit = (self.e.cache_pj_per_bit if weight_bytes <= self.e.cache_bytes.value
+        self.weight_pj_per_bit = (self.e.cache_pj_per_bit if weight_bytes <= cache_bytes
                                   else self.e.dram_pj_per_bit).value
 
     def add(self, bits: int, is_float: bool) -> float:
@@ -358,7 +359,8 @@ class CpuModel:
         nodes = list(graph.graph.nodes(data=True))
         weight_bytes = sum(d["op"].count * d["op"].bits / 8 for _, d in nodes
                            if d["op"].kind == "load" and d["op"].label in ("weights", "bias"))
-        energy = Energy(costs, weight_bytes)
+        cache = profile.cache_bytes if profile and profile.cache_bytes else costs.energy.cache_bytes.value
+        energy = Energy(costs, weight_bytes, cache)
         rows = []
         for nid, data in nodes:
             o = data["op"]
@@ -376,7 +378,6 @@ class CpuModel:
         else:
             compute_s = sum(r["latency_s"] for r in rows)
             # weights that do not fit the cache stream from memory once per step (roofline)
-            cache = costs.energy.cache_bytes.value
             memory_s = weight_bytes / timing.memory_bytes_per_s() if weight_bytes > cache else 0.0
             overhead_s = timing.overhead(graph)
             stall_s = max(0.0, memory_s - compute_s)  # the arithmetic waits for the weights
