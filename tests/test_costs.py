@@ -261,6 +261,28 @@ def test_cpu_weights_fit_the_cache_the_profile_measured(tmp_path):
     assert (estimate(g, "cpu", profile=without).details["per_step"]["memory_s"] > 0) == (weights > default)
 
 
+def test_cpu_weights_in_the_l3_stream_at_its_measured_speed(tmp_path):
+    """Weights beyond the L2 but within half the L3 stream each step at the L3's speed the
+    profile measured (at that working set); larger ones, or without L3 figures, from memory."""
+    import json
+
+    from gatesim.costs.config import PROFILES_DIR
+
+    data = {**json.loads((PROFILES_DIR / "cpu-vm.json").read_text()), "cache_bytes": 2**17}
+    g = graph("gru", i=32, h=128, config=CellConfig.unquantized())
+    weights = estimate(g, "cpu", profile=PROFILES_DIR / "cpu-vm.json").resources["weight_bytes"]
+    found = {}
+    for name, extra in {"l3": {"l3_cache_bytes": 2**20, "l3_bytes_per_s": 4 * data["memory_bytes_per_s"]},
+                        "small l3": {"l3_cache_bytes": 2 * 2**17, "l3_bytes_per_s": 4 * data["memory_bytes_per_s"]},
+                        "none": {}}.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({**data, **extra}))
+        found[name] = estimate(g, "cpu", profile=path).details["per_step"]["memory_s"]
+    assert 2**17 < weights <= 2**20 / 2
+    assert found["l3"] == pytest.approx(weights / (4 * data["memory_bytes_per_s"]))
+    assert found["small l3"] == found["none"] == pytest.approx(weights / data["memory_bytes_per_s"])
+
+
 def test_profile_of_another_schema_version_is_refused(tmp_path):
     path = tmp_path / "old.json"
     path.write_text('{"schema_version": 0, "target": "cpu"}')

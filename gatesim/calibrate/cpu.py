@@ -17,7 +17,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from gatesim.calibrate.match import host_cpu, l2_cache_bytes
+from gatesim.calibrate.match import cache_bytes, host_cpu, l2_cache_bytes
 from gatesim.calibrate.timing import Noise
 from gatesim.costs.config import SCHEMA_VERSION
 from gatesim.simulate.exact import int8_gemm_available
@@ -183,12 +183,23 @@ def fused_element_seconds() -> dict[str, dict[str, float]]:
     return out
 
 
-def memory_bytes_per_s() -> float:
-    """Streaming copy of an array far larger than the caches: bytes read + written per second."""
-    src = np.ones(64 * 2**20 // 8)
+def memory_bytes_per_s(working_set: int = 128 * 2**20) -> float:
+    """Streaming copy within `working_set` bytes (source and destination; by default far
+    larger than the caches): bytes read + written per second."""
+    src = np.ones(working_set // 2 // 8)
     dst = np.empty_like(src)
-    seconds = best_seconds(lambda: np.copyto(dst, src), inner=3, repeats=3)
+    seconds = best_seconds(lambda: np.copyto(dst, src), inner=max(3, 2**27 // working_set), repeats=3)
     return 2 * src.nbytes / seconds
+
+
+def l3_figures() -> dict:
+    """The last-level cache (L3) as the kernel reports it and its streaming speed at a working
+    set of half its size (weights that fit there are read from it each step, not from memory);
+    nothing where the host reports no L3 larger than twice its L2."""
+    l2, l3 = l2_cache_bytes(), cache_bytes(3)
+    if not l3 or (l2 and l3 < 4 * l2):
+        return {}
+    return {"l3_cache_bytes": l3, "l3_bytes_per_s": memory_bytes_per_s(l3 // 2)}
 
 
 def library_layer(name: str, input_size: int, hidden: int, int8: bool = False) -> nn.Module:
@@ -212,45 +223,60 @@ def library_seconds(progress: Callable[[], None], profile: dict, int8: bool = Fa
     layer class: a call's own overhead and a step's (a tiny layer over 1 and 64 steps); the
     speed of the layer's own products against torch's float GEMM (oneDNN's LSTM and the
     quantized layers run their own): two 64 x 64 layers that differ only in input width; the
-    pointwise work per hidden unit and batch row of a step: what is left of the narrower one's
-    step; and its products at one row against torch's one-row product: a wide layer at batch 1."""
+    pointwise work of a step per hidden unit and batch row and per batch row: what is left of
+    the narrower one's step and of the tiny layer's at 64 rows; and its products at one row against torch's one-row product: a wide layer at batch 1."""
     from gatesim.cells import CELLS
     from gatesim.costs.cpu import torch_layer_name
 
-    out = {}
-    mac_s, gemv_s = profile["mac_s"]["float32"], profile["gemv_mac_s"]["float32"]
     tag = "library_int8" if int8 else "library"
-    rows, hidden, narrow, wide, steps, big = 64, 64, 8, 520, 16, 256
+    out = {}
     for name in sorted(filter(None, map(torch_layer_name, CELLS))):
-        tiny = library_layer(name, 8, 8, int8)
-        one, many = torch.randn(1, 1, 8), torch.randn(64, 1, 8)
-        step = NOISE.difference(f"{tag}.{name}.step_s", lambda: tiny(many), lambda: tiny(one), (20, 200),
-                                may_be_zero=True) / 63
-        call = NOISE.positive(f"{tag}.{name}.call_s", best_seconds(lambda: tiny(one), inner=200) - step, step)
-        small, large = library_layer(name, narrow, hidden, int8), library_layer(name, wide, hidden, int8)
-        gates = 4 if name == "LSTM" else 3
-        x_small, x_large = torch.randn(steps, rows, narrow), torch.randn(steps, rows, wide)
-        extra = NOISE.difference(f"{tag}.{name}.mac_scale", lambda: large(x_large), lambda: small(x_small), (5, 10))
-        scale = extra / (steps * rows * gates * hidden * (wide - narrow) * mac_s)
-        first = torch.randn(1, rows, narrow)
-        per_step = NOISE.difference(f"{tag}.{name}.unit_s", lambda: small(x_small), lambda: small(first),
-                                    (10, 100)) / (steps - 1)
-        products = rows * gates * hidden * (narrow + hidden) * mac_s * scale
-        unit = NOISE.positive(f"{tag}.{name}.unit_s", per_step - step - products, per_step) / (rows * hidden)
-        # batch 1: the recurrent product is matrix-vector work; two wide layers that differ only
-        # in hidden size leave it (and the pointwise work, known) in their difference
-        narrower, wider = (library_layer(name, narrow, h, int8) for h in (big // 2, big))
-        x_one = torch.randn(steps, 1, narrow)
-        extra = NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: wider(x_one), lambda: narrower(x_one),
-                                 (10, 20)) / steps
-        grown = big - big // 2
-        recurrent = NOISE.positive(f"{tag}.{name}.gemv_mac_scale", extra - unit * grown
-                                   - gates * grown * narrow * mac_s * scale, extra)
-        gemv_macs = gates * (big**2 - (big // 2) ** 2)
-        out[name] = {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit,
-                     "gemv_mac_scale": recurrent / (gemv_macs * gemv_s)}
+        # derived constants are differences of differences: a bad stretch of the machine's
+        # speed measures the whole layer again
+        out[name] = NOISE.again(lambda: _library_layer_seconds(name, tag, int8, profile))
         progress()
     return out
+
+
+def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> dict[str, float]:
+    mac_s, gemv_s = profile["mac_s"]["float32"], profile["gemv_mac_s"]["float32"]
+    rows, hidden, narrow, wide, steps, big = 64, 64, 8, 520, 16, 256
+    tiny = library_layer(name, 8, 8, int8)
+    one, many = torch.randn(1, 1, 8), torch.randn(64, 1, 8)
+    step = NOISE.difference(f"{tag}.{name}.step_s", lambda: tiny(many), lambda: tiny(one), (20, 200),
+                            may_be_zero=True) / 63
+    call = NOISE.positive(f"{tag}.{name}.call_s", best_seconds(lambda: tiny(one), inner=200) - step, step)
+    small, large = library_layer(name, narrow, hidden, int8), library_layer(name, wide, hidden, int8)
+    gates = 4 if name == "LSTM" else 3
+    x_small, x_large = torch.randn(steps, rows, narrow), torch.randn(steps, rows, wide)
+    extra = NOISE.difference(f"{tag}.{name}.mac_scale", lambda: large(x_large), lambda: small(x_small), (5, 10))
+    scale = extra / (steps * rows * gates * hidden * (wide - narrow) * mac_s)
+    first = torch.randn(1, rows, narrow)
+    per_step = NOISE.difference(f"{tag}.{name}.unit_s", lambda: small(x_small), lambda: small(first),
+                                (10, 100)) / (steps - 1)
+    # the pointwise work of a step on b rows of h units: (b - 1) x row_s + b x h x unit_s (a
+    # row costs something of its own however narrow); the tiny layer's rows at width 8 and the
+    # 64-unit layer's give the two
+    x_rows, x_row = torch.randn(steps, rows, 8), torch.randn(steps, 1, 8)
+    tiny_row = NOISE.difference(f"{tag}.{name}.row_s", lambda: tiny(x_rows), lambda: tiny(x_row),
+                                (20, 50)) / (steps * (rows - 1)) - gates * 8 * 16 * mac_s * scale
+    products = rows * gates * hidden * (narrow + hidden) * mac_s * scale
+    wide_rows = per_step - step - products
+    unit = NOISE.positive(f"{tag}.{name}.unit_s", wide_rows - (rows - 1) * tiny_row, per_step) / (
+        rows * hidden - (rows - 1) * 8)
+    row = NOISE.positive(f"{tag}.{name}.row_s", tiny_row - 8 * unit, tiny_row)
+    # batch 1: the recurrent product is matrix-vector work; two wide layers that differ only
+    # in hidden size leave it (and the pointwise work, known) in their difference
+    narrower, wider = (library_layer(name, narrow, h, int8) for h in (big // 2, big))
+    x_one = torch.randn(steps, 1, narrow)
+    extra = NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: wider(x_one), lambda: narrower(x_one),
+                             (10, 20)) / steps
+    grown = big - big // 2
+    recurrent = NOISE.positive(f"{tag}.{name}.gemv_mac_scale", extra - unit * grown
+                               - gates * grown * narrow * mac_s * scale, extra)
+    gemv_macs = gates * (big**2 - (big // 2) ** 2)
+    return {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit, "row_s": row,
+            "gemv_mac_scale": recurrent / (gemv_macs * gemv_s)}
 
 
 def _onnx_session(nodes, inputs, outputs, initializers=()):
@@ -340,11 +366,12 @@ def measure(progress: Callable[[], None] = lambda: None) -> dict:
             profile.update(fused_seconds())
             progress()
             profile["memory_bytes_per_s"] = memory_bytes_per_s()
+            profile.update(l3_figures())
             progress()
             profile["gemv_mac_s"] = gemv_seconds()
             profile["library"] = library_seconds(progress, profile)
             profile["library_int8"] = library_seconds(progress, profile, int8=True)
-            profile["onnxruntime"] = onnxruntime_seconds(progress)
+            profile["onnxruntime"] = NOISE.again(lambda: onnxruntime_seconds(progress))
     finally:
         torch.set_num_threads(threads)
     profile["spread"] = NOISE.summary()

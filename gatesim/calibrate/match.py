@@ -54,12 +54,12 @@ def host_cpu() -> dict:
     return {"model": model, "cores": os.cpu_count(), "flags": [f for f in wanted if f in flags]}
 
 
-def l2_cache_bytes() -> int | None:
-    """One core's level-2 cache in bytes, as the kernel reports it (sysfs); None where it
-    does not say."""
+def cache_bytes(level: int) -> int | None:
+    """The cache of `level` seen by the first core, in bytes, as the kernel reports it (sysfs);
+    None where it does not say."""
     for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
         try:
-            if (index / "level").read_text().strip() != "2":
+            if (index / "level").read_text().strip() != str(level):
                 continue
             size = (index / "size").read_text().strip().upper()
         except OSError:
@@ -67,6 +67,11 @@ def l2_cache_bytes() -> int | None:
         units = {"K": 2**10, "M": 2**20, "G": 2**30}
         return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
     return None
+
+
+def l2_cache_bytes() -> int | None:
+    """One core's level-2 cache in bytes (sysfs); None where the kernel does not say."""
+    return cache_bytes(2)
 
 
 def same_cpu(profile: dict, here: dict | None = None) -> bool | None:

@@ -7,11 +7,24 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, TypeVar
 
 from gatesim.errors import GatesimError
 
 NOISY = 0.10  # relative spread (interquartile range / median) above which a machine is too noisy
+ATTEMPTS = 3  # times a measurement is taken before its constant is declared lost in the noise
+T = TypeVar("T")
+
+
+class Unresolved(GatesimError):
+    """A constant the timings could not resolve (its difference lost in the noise)."""
+
+    def __init__(self, name: str, value: float, against: float, attempts: int = 1):
+        self.name, self.value, self.against = name, value, against
+        tries = f", {attempts} measurements in a row" if attempts > 1 else ""
+        super().__init__(
+            f"calibration: {name} could not be measured ({value:.3g} s against timings of {against:.3g} s: "
+            f"the difference is lost in the noise{tries}); calibrate again on a quieter machine")
 
 
 @dataclass(frozen=True)
@@ -81,11 +94,30 @@ class Noise:
         self.spreads.append(found.spread)
         return found.seconds
 
+    def again(self, measure: Callable[[], T]) -> T:
+        """`measure()`, taken again (up to ATTEMPTS times in all) while a constant it derives is
+        lost in the noise: a virtual machine's speed swings for seconds at a time, so one bad
+        stretch is no verdict on the host; the last attempt's error is."""
+        for _ in range(ATTEMPTS - 1):
+            try:
+                return measure()
+            except Unresolved:
+                pass
+        try:
+            return measure()
+        except Unresolved as exc:
+            raise Unresolved(exc.name, exc.value, exc.against, ATTEMPTS) from None
+
     def difference(self, name: str, minuend: Callable[[], object], subtrahend: Callable[[], object],
                    inners: tuple[int, int] = (200, 200), may_be_zero: bool = False) -> float:
-        """Median over paired repeats of minuend's time less subtrahend's, outliers dropped.
-        A difference the noise swallows is an error naming the constant; one allowed to be
-        zero (`may_be_zero`) is 0 when it lies within the timings' spread."""
+        """Median over paired repeats of minuend's time less subtrahend's, outliers dropped,
+        measured again while the noise swallows it (`again`). A difference it still swallows is
+        an error naming the constant; one allowed to be zero (`may_be_zero`) is 0 when it lies
+        within the timings' spread."""
+        return self.again(lambda: self._difference(name, minuend, subtrahend, inners, may_be_zero))
+
+    def _difference(self, name: str, minuend: Callable[[], object], subtrahend: Callable[[], object],
+                    inners: tuple[int, int], may_be_zero: bool) -> float:
         big, small = paired([minuend, subtrahend], list(inners))
         diffs = kept([b - s for b, s in zip(big, small)])
         value, against = statistics.median(diffs), statistics.median(big)
@@ -99,9 +131,7 @@ class Noise:
         """`value` (a difference of timings) when it is above zero; else the constant `name`
         cannot be measured here: an error naming it."""
         if not value > 0:
-            raise GatesimError(
-                f"calibration: {name} could not be measured ({value:.3g} s against timings of {against:.3g} s: "
-                f"the difference is lost in the noise); calibrate again on a quieter machine")
+            raise Unresolved(name, value, against)
         return value
 
     def summary(self) -> dict[str, float]:

@@ -83,12 +83,15 @@ PerDtype = dict[Literal["int8", "int16", "int32", "float32"], float]
 
 class LibraryFigures(Strict):
     """One torch whole-sequence layer: its call's overhead, each step's, and the pointwise
-    work per hidden unit and batch row of a step."""
+    work of a step per hidden unit and batch row and per batch row."""
 
     call_s: float = Field(gt=0)
     step_s: float = Field(ge=0)
     mac_scale: float = Field(gt=0)  # the layer's products' time over torch's GEMM (oneDNN's LSTM runs its own)
     unit_s: float = Field(gt=0)
+    # a batch row's own pointwise cost per step, beyond its units' (absent in profiles calibrated
+    # before it: there unit_s carries it at the calibration's 64 units)
+    row_s: float = Field(0.0, ge=0)
     # the same at one row (batch 1), over torch's one-row product: int8 weights are a quarter of
     # the bytes a matrix-vector product reads; absent, the GEMM's scale holds at every batch
     gemv_mac_scale: float | None = Field(None, gt=0)
@@ -126,6 +129,10 @@ class CpuProfile(Strict):
     onnxruntime: OnnxRuntimeFigures | None = None
     spread: dict[str, float] = Field(default_factory=dict)  # how noisy the timings were
     cache_bytes: int | None = Field(None, gt=0)  # one core's L2, as the host reports it (else the cost file's)
+    # the last-level cache as the host reports it and its streaming speed at half its size
+    # (absent: weights beyond the L2 come from memory)
+    l3_cache_bytes: int | None = Field(None, gt=0)
+    l3_bytes_per_s: float | None = Field(None, gt=0)
 
 
 MODES = ("eager", "fused", "library", "int8", "library-int8")
@@ -237,8 +244,13 @@ class Timing:
             seconds += sum(graph.strided_calls().values()) * (p.strided_s if p else lat.strided_s.value)
         return seconds
 
-    def memory_bytes_per_s(self) -> float:
-        return self.profile.memory_bytes_per_s if self.profile else self.lat.memory_bytes_per_s.value
+    def memory_bytes_per_s(self, weight_bytes: float) -> float:
+        """How fast weights of this size stream in each step: from the L3 where they fit in
+        half of it (as calibrate measured it), else from memory."""
+        p = self.profile
+        if p and p.l3_bytes_per_s and p.l3_cache_bytes and weight_bytes <= p.l3_cache_bytes / 2:
+            return p.l3_bytes_per_s
+        return p.memory_bytes_per_s if p else self.lat.memory_bytes_per_s.value
 
 
 class Energy:
@@ -321,9 +333,10 @@ def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows:
     mac = (inputs * rate(p.steps * batch) + hidden * rate(batch)) / (inputs + hidden)
     pointwise = [r for r in rows if r["kind"] not in WEIGHTED_SUMS | MEMORY]
     elements = sum(r["count"] for r in pointwise) or 1
+    pointwise_s = (batch - 1) * figures.row_s + batch * hidden * figures.unit_s
     for r in rows:
         r["latency_s"] = (r["count"] * mac if r["kind"] in WEIGHTED_SUMS else
-                          0.0 if r["kind"] in MEMORY else batch * hidden * figures.unit_s * r["count"] / elements)
+                          0.0 if r["kind"] in MEMORY else pointwise_s * r["count"] / elements)
     return figures.call_s, figures.step_s + sum(r["latency_s"] for r in rows)
 
 
@@ -378,7 +391,7 @@ class CpuModel:
         else:
             compute_s = sum(r["latency_s"] for r in rows)
             # weights that do not fit the cache stream from memory once per step (roofline)
-            memory_s = weight_bytes / timing.memory_bytes_per_s() if weight_bytes > cache else 0.0
+            memory_s = weight_bytes / timing.memory_bytes_per_s(weight_bytes) if weight_bytes > cache else 0.0
             overhead_s = timing.overhead(graph)
             stall_s = max(0.0, memory_s - compute_s)  # the arithmetic waits for the weights
             step_s = overhead_s + compute_s + stall_s

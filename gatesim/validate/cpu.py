@@ -10,11 +10,14 @@ int8     ONNX Runtime on the cell exported from Brevitas at 8-bit widths (QCDQ),
          run per step.
 library-int8  torch's nn.GRU / nn.LSTM after PyTorch dynamic quantization (int8 weights), over
          a whole sequence of STEPS steps (the multiply-gated cells only).
-Timings are seconds per step, the median of repeated runs (outliers dropped) on one thread;
+Timings are seconds per step, the median of repeated runs (outliers dropped) on one thread,
+the cells of one execution and size timed in turn so that the add/mul ratios compare runs
+made at the same speed of the machine;
 predictions are computed exactly as `gatesim estimate --target cpu --mode MODE` computes them.
 """
 from __future__ import annotations
 
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +26,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gatesim.calibrate.timing import median_seconds
+from gatesim.calibrate.timing import kept, paired
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
 from gatesim.calibrate.cpu import library_layer
 from gatesim.costs.cpu import LIBRARY_MODES, MODES, torch_layer_name
@@ -37,17 +40,27 @@ STEPS = 100  # sequence length of the library modes' whole-sequence calls
 INT8 = CellConfig(weight_bits=8, act_bits=8)
 
 
-def step_seconds(step: Callable[[], object], budget_s: float = 0.5, repeats: int = 7) -> float:
-    """Median per-call time over `repeats` batches sized to about budget_s / repeats each,
-    after a warm-up (a freshly compiled function runs slower for its first calls)."""
+def calls_per_sample(step: Callable[[], object], budget_s: float = 0.5, repeats: int = 7) -> int:
+    """Calls per timed sample so that `repeats` samples take about budget_s, after a warm-up:
+    the first call (compilation, caches) is not counted, and a freshly compiled function runs
+    slower for its next few calls."""
+    step()
     start = time.perf_counter()
     calls = 0
     while time.perf_counter() - start < 0.05 or calls < 3:
         step()
         calls += 1
     once = max((time.perf_counter() - start) / calls, 1e-7)
-    inner = max(1, int(budget_s / repeats / once))
-    return median_seconds(step, inner=inner, repeats=repeats, warmup=0)  # warmed up above
+    return max(1, int(budget_s / repeats / once))
+
+
+def group_seconds(steps: list[Callable[[], object]], budget_s: float = 0.5, repeats: int = 7) -> list[float]:
+    """Per-call seconds of each step function, the median of `repeats` samples (outliers
+    dropped), the functions timed in turn within every repeat (round robin): a virtual
+    machine's speed swings for seconds at a time, and this way a swing falls on every cell of
+    a comparison alike, so the add/mul ratios compare runs made at the same speed."""
+    inners = [calls_per_sample(step, budget_s, repeats) for step in steps]
+    return [statistics.median(kept(samples)) for samples in paired(steps, inners, repeats, warmup=0)]
 
 
 def config_of(mode: str) -> CellConfig:
@@ -58,25 +71,33 @@ def applies(cell: str, mode: str) -> bool:
     return mode not in LIBRARY_MODES or torch_layer_name(cell) is not None
 
 
-def measure(cell: str, input_size: int, hidden: int, batch: int, mode: str, seed: int = 0) -> float:
-    """Seconds per step of the cell run as `mode` executes it."""
+def runner(cell: str, input_size: int, hidden: int, batch: int, mode: str,
+           seed: int = 0) -> tuple[Callable[[], object], int]:
+    """One call of the cell run as `mode` executes it (to be called without autograd), and the
+    steps one call runs."""
     torch.manual_seed(seed)
     if mode in LIBRARY_MODES:
         layer = library_layer(torch_layer_name(cell), input_size, hidden, int8=mode == "library-int8")
         x = torch.randn(STEPS, batch, input_size)
-        with torch.no_grad():
-            return step_seconds(lambda: layer(x)) / STEPS
+        return (lambda: layer(x)), STEPS
     if mode == "int8":
-        return _int8_seconds(cell, input_size, hidden, batch)
+        return _int8_runner(cell, input_size, hidden, batch), 1
     module = plain_torch(build_cell(cell, input_size, hidden, CellConfig.unquantized())).eval()
     fn = torch.compile(module, dynamic=False) if mode == "fused" else module
     x = torch.randn(batch, input_size)
     state = [torch.randn(batch, hidden) for _ in range(n_states(cell))]
+    return (lambda: fn(x, *state)), 1
+
+
+def measure(cells: list[str], input_size: int, hidden: int, batch: int, mode: str) -> list[float]:
+    """Seconds per step of each cell run as `mode` executes it, timed in turn (group_seconds)."""
+    runs = [runner(cell, input_size, hidden, batch, mode) for cell in cells]
     with torch.no_grad():
-        return step_seconds(lambda: fn(x, *state))
+        seconds = group_seconds([run for run, _ in runs])
+    return [s / steps for s, (_, steps) in zip(seconds, runs)]
 
 
-def _int8_seconds(cell: str, input_size: int, hidden: int, batch: int) -> float:
+def _int8_runner(cell: str, input_size: int, hidden: int, batch: int) -> Callable[[], object]:
     import onnxruntime as ort
 
     from gatesim.costs.ort_graph import export
@@ -93,7 +114,7 @@ def _int8_seconds(cell: str, input_size: int, hidden: int, batch: int) -> float:
     values = [rng.uniform(-span, span, (batch, input_size)).astype(np.float32),
               *(np.zeros((batch, hidden), np.float32) for _ in module.initial_state(1))]
     feeds = {i.name: v for i, v in zip(session.get_inputs(), values)}
-    return step_seconds(lambda: session.run(None, feeds))
+    return lambda: session.run(None, feeds)
 
 
 def predict(cell: str, input_size: int, hidden: int, batch: int, mode: str, profile) -> float:
@@ -117,13 +138,13 @@ def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, inpu
         for mode in modes:
             for b in batches:
                 for hidden in hidden_sizes:
-                    for cell in cells:
-                        if applies(cell, mode):
-                            measured = measure(cell, input_size, hidden, b, mode)
-                            predicted = predict(cell, input_size, hidden, b, mode, profile)
-                            rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
-                                         "input_size": input_size, "predicted_s": predicted,
-                                         "measured_s": measured, "ratio": predicted / measured})
+                    group = [cell for cell in cells if applies(cell, mode)]
+                    for cell, measured in zip(group, measure(group, input_size, hidden, b, mode) if group else []):
+                        predicted = predict(cell, input_size, hidden, b, mode, profile)
+                        rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
+                                     "input_size": input_size, "predicted_s": predicted,
+                                     "measured_s": measured, "ratio": predicted / measured})
+                    for _ in cells:
                         progress()
     finally:
         torch.set_num_threads(threads)
