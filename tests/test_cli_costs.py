@@ -242,7 +242,9 @@ def test_library_int8_runs_torchs_dynamically_quantized_layer(profile):
     f = json.loads(run(*args, "--mode", "library", "--float").stdout)
     assert "dynamic quantization" in q["execution"] and q["weight_bits"] == 8
     figures = load_profile(profile)
-    assert q["per_sequence_call_s"] == figures.library_int8["GRU"].call_s != f["per_sequence_call_s"]
+    own = figures.library_int8["GRU"]  # a call and its weights (3 gates x 8 units x (4 + 8) inputs)
+    assert q["per_sequence_call_s"] == pytest.approx(own.call_s + 3 * 8 * 12 * own.call_weight_s)
+    assert q["per_sequence_call_s"] != f["per_sequence_call_s"]
 
 
 def test_a_batch_row_costs_the_library_layers_something_of_its_own(profile, tmp_path):
@@ -262,6 +264,28 @@ def test_a_batch_row_costs_the_library_layers_something_of_its_own(profile, tmp_
         rows, bare = (json.loads(run(*args, "--profile", str(path)).stdout)["latency_s"] for path in (profile, without))
         row_s = load_profile(profile).library if mode == "library" else load_profile(profile).library_int8
         assert rows - bare == pytest.approx(10 * 63 * row_s["LSTM"].row_s)
+
+
+def test_a_library_call_pays_for_its_weights(profile, tmp_path):
+    """oneDNN's LSTM reorders its weights on every call: calibrate measures a call's cost per
+    weight (call_weight_s, zero where a layer has none), and a sequence's call costs
+    call_s + weights x call_weight_s, once per sequence whatever its length."""
+    calibrated = json.loads(profile.read_text())
+    assert all(figures["call_weight_s"] >= 0 for key in ("library", "library_int8")
+               for figures in calibrated[key].values())
+    figures = calibrated["library"]["LSTM"]
+    figures["call_weight_s"] = 1e-9  # a nanosecond per weight, of 4 gates x 8 units x (12 + 8) inputs
+    changed = tmp_path / "weights.json"
+    changed.write_text(json.dumps(calibrated))
+    calibrated["library"]["LSTM"]["call_weight_s"] = 0.0
+    without = tmp_path / "without.json"
+    without.write_text(json.dumps(calibrated))
+    for steps in ("1", "50"):
+        args = ("estimate", "lstm", "-i", "12", "-H", "8", "-B", "4", "--steps", steps, "--mode", "library",
+                "--float", "--json")
+        paid, bare = (json.loads(run(*args, "--profile", str(path)).stdout) for path in (changed, without))
+        assert paid["per_sequence_call_s"] - bare["per_sequence_call_s"] == pytest.approx(4 * 8 * (12 + 8) * 1e-9)
+        assert paid["latency_s"] - bare["latency_s"] == pytest.approx(4 * 8 * (12 + 8) * 1e-9)
 
 
 @pytest.mark.parametrize("args, message", [

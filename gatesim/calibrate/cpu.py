@@ -25,6 +25,7 @@ from gatesim.simulate.exact import int8_gemm_available
 DTYPES = {"int8": torch.int8, "int16": torch.int16, "int32": torch.int32, "float32": torch.float32}
 SMALL, LARGE = 4096, 65536  # elements: the slope between them is the per-element time
 MATMUL = (64, 512, 1536)  # rows, reduction, outputs: a GRU step at H=512, batch 64
+LONG = 100  # steps of the long sequence a whole-sequence layer is timed over
 
 
 NOISE = Noise()  # the spreads of this calibration's timings (reset by measure)
@@ -266,17 +267,24 @@ def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> di
         rows * hidden - (rows - 1) * 8)
     row = NOISE.positive(f"{tag}.{name}.row_s", tiny_row - 8 * unit, tiny_row)
     # batch 1: the recurrent product is matrix-vector work; two wide layers that differ only
-    # in hidden size leave it (and the pointwise work, known) in their difference
+    # in hidden size leave it (and the pointwise work, known) in the difference of their steps
+    # (each layer over a long and a short sequence: oneDNN's LSTM also pays per call for its
+    # weights, reordering them, which the short sequences' difference leaves)
     narrower, wider = (library_layer(name, narrow, h, int8) for h in (big // 2, big))
-    x_one = torch.randn(steps, 1, narrow)
-    extra = NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: wider(x_one), lambda: narrower(x_one),
-                             (10, 20)) / steps
+    short, long = torch.randn(steps, 1, narrow), torch.randn(LONG, 1, narrow)
+    step_of = {h: NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: layer(long), lambda: layer(short),
+                                   (3, 10)) / (LONG - steps) for h, layer in ((big, wider), (big // 2, narrower))}
+    extra = step_of[big] - step_of[big // 2]
     grown = big - big // 2
     recurrent = NOISE.positive(f"{tag}.{name}.gemv_mac_scale", extra - unit * grown
                                - gates * grown * narrow * mac_s * scale, extra)
     gemv_macs = gates * (big**2 - (big // 2) ** 2)
+    calls = NOISE.difference(f"{tag}.{name}.call_weight_s", lambda: wider(short), lambda: narrower(short),
+                             (10, 20), may_be_zero=True) - steps * extra
+    calls = NOISE.nonnegative(f"{tag}.{name}.call_weight_s", calls, steps * step_of[big])
+    weights = gates * (big * (narrow + big) - big // 2 * (narrow + big // 2))
     return {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit, "row_s": row,
-            "gemv_mac_scale": recurrent / (gemv_macs * gemv_s)}
+            "gemv_mac_scale": recurrent / (gemv_macs * gemv_s), "call_weight_s": calls / weights}
 
 
 def _onnx_session(nodes, inputs, outputs, initializers=()):

@@ -134,6 +134,15 @@ class Noise:
             raise Unresolved(name, value, against)
         return value
 
+    def nonnegative(self, name: str, value: float, against: float) -> float:
+        """A constant that may be zero: `value` above zero, 0 when it lies below zero by no more
+        than the noise allows (NOISY x `against`), else an error naming it."""
+        if value > 0:
+            return value
+        if value >= -NOISY * against:
+            return 0.0
+        raise Unresolved(name, value, against)
+
     def summary(self) -> dict[str, float]:
         ordered = sorted(self.spreads) or [0.0]
         return {"median_relative_iqr": statistics.median(ordered), "max_relative_iqr": ordered[-1],

@@ -92,6 +92,9 @@ class LibraryFigures(Strict):
     # a batch row's own pointwise cost per step, beyond its units' (absent in profiles calibrated
     # before it: there unit_s carries it at the calibration's 64 units)
     row_s: float = Field(0.0, ge=0)
+    # a call's cost per weight of the layer (oneDNN's LSTM reorders its weights on every call;
+    # absent in profiles calibrated before it)
+    call_weight_s: float = Field(0.0, ge=0)
     # the same at one row (batch 1), over torch's one-row product: int8 weights are a quarter of
     # the bytes a matrix-vector product reads; absent, the GEMM's scale holds at every batch
     gemv_mac_scale: float | None = Field(None, gt=0)
@@ -337,7 +340,8 @@ def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows:
     for r in rows:
         r["latency_s"] = (r["count"] * mac if r["kind"] in WEIGHTED_SUMS else
                           0.0 if r["kind"] in MEMORY else pointwise_s * r["count"] / elements)
-    return figures.call_s, figures.step_s + sum(r["latency_s"] for r in rows)
+    weights = sum(r["count"] for r in rows if r["kind"] in WEIGHTED_SUMS) / batch
+    return figures.call_s + weights * figures.call_weight_s, figures.step_s + sum(r["latency_s"] for r in rows)
 
 
 def _require_int8(mode: str, rows: list[dict], why: str) -> None:
