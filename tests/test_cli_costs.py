@@ -266,6 +266,28 @@ def test_a_batch_row_costs_the_library_layers_something_of_its_own(profile, tmp_
         assert rows - bare == pytest.approx(10 * 63 * row_s["LSTM"].row_s)
 
 
+def test_the_library_layers_recurrent_product_runs_at_its_own_speed(profile, tmp_path):
+    """The recurrent product runs step by step on the batch's rows (PyTorch's dynamically
+    quantized layers quantize h at every step): calibrate measures its speed apart from the one
+    product of every step's input (recurrent_mac_scale), and the model prices the H x 4H x batch
+    MACs of each step with it; a profile without it prices them as the input's."""
+    calibrated = json.loads(profile.read_text())
+    assert all(figures["recurrent_mac_scale"] > 0 for key in ("library", "library_int8")
+               for figures in calibrated[key].values())
+    figures = calibrated["library_int8"]["LSTM"]
+    paths = {}
+    for name, recurrent in (("absent", None), ("same", figures["mac_scale"]), ("double", 2 * figures["mac_scale"])):
+        figures["recurrent_mac_scale"] = recurrent
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps(calibrated))
+    args = ("estimate", "lstm", "-i", "12", "-H", "8", "-B", "64", "--steps", "5", "--mode", "library-int8", "--json")
+    latency = {name: json.loads(run(*args, "--profile", str(path)).stdout)["latency_s"] for name, path in paths.items()}
+    assert latency["absent"] == pytest.approx(latency["same"])
+    # batch 64 rows: the GEMM's rate, torch's float32 MAC time x the scale
+    extra = 5 * 64 * 4 * 8 * 8 * calibrated["mac_s"]["float32"] * figures["mac_scale"]
+    assert latency["double"] - latency["same"] == pytest.approx(extra)
+
+
 def test_a_library_call_pays_for_its_weights(profile, tmp_path):
     """oneDNN's LSTM reorders its weights on every call: calibrate measures a call's cost per
     weight (call_weight_s, zero where a layer has none), and a sequence's call costs

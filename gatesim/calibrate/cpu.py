@@ -261,21 +261,35 @@ def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> di
     x_rows, x_row = torch.randn(steps, rows, 8), torch.randn(steps, 1, 8)
     tiny_row = NOISE.difference(f"{tag}.{name}.row_s", lambda: tiny(x_rows), lambda: tiny(x_row),
                                 (20, 50)) / (steps * (rows - 1)) - gates * 8 * 16 * mac_s * scale
-    products = rows * gates * hidden * (narrow + hidden) * mac_s * scale
-    wide_rows = per_step - step - products
-    unit = NOISE.positive(f"{tag}.{name}.unit_s", wide_rows - (rows - 1) * tiny_row, per_step) / (
-        rows * hidden - (rows - 1) * 8)
-    row = NOISE.positive(f"{tag}.{name}.row_s", tiny_row - 8 * unit, tiny_row)
-    # batch 1: the recurrent product is matrix-vector work; two wide layers that differ only
-    # in hidden size leave it (and the pointwise work, known) in the difference of their steps
-    # (each layer over a long and a short sequence: oneDNN's LSTM also pays per call for its
-    # weights, reordering them, which the short sequences' difference leaves)
+    # the recurrent product runs step by step on `rows` rows, not in the one product of every
+    # step's input (dynamic quantization also quantizes h at every step): its own speed, from
+    # two layers that differ only in hidden size, solved with the pointwise work per unit
     narrower, wider = (library_layer(name, narrow, h, int8) for h in (big // 2, big))
+    grown = big - big // 2
+    short_rows, long_rows = torch.randn(steps, rows, narrow), torch.randn(3 * steps, rows, narrow)
+    step_rows = {h: NOISE.difference(f"{tag}.{name}.recurrent_mac_scale", lambda: layer(long_rows),
+                                     lambda: layer(short_rows), (2, 5)) / (2 * steps)
+                 for h, layer in ((big, wider), (big // 2, narrower))}
+    # what the 64-unit layer's step leaves beside its products is (rows - 1) row_s + rows x 64
+    # unit_s, and row_s is what the tiny layer's row leaves beside its 8 units: first with its
+    # recurrent product at the input's speed, then (once the wide layers gave the recurrent
+    # product's own speed, their pointwise difference priced with that first unit_s) at its own
+    own = per_step - step - rows * gates * hidden * narrow * mac_s * scale - (rows - 1) * tiny_row
+    units = rows * hidden - (rows - 1) * 8
+    first_unit = NOISE.positive(f"{tag}.{name}.unit_s", own - rows * gates * hidden**2 * mac_s * scale, per_step) / units
+    both = step_rows[big] - step_rows[big // 2] - rows * gates * grown * narrow * mac_s * scale
+    rate = NOISE.positive(f"{tag}.{name}.recurrent_mac_scale", both - rows * grown * first_unit, both) / (
+        rows * gates * (big**2 - (big // 2) ** 2))
+    unit = NOISE.positive(f"{tag}.{name}.unit_s", own - rows * gates * hidden**2 * rate, per_step) / units
+    row = NOISE.positive(f"{tag}.{name}.row_s", tiny_row - 8 * unit, tiny_row)
+    # batch 1: the recurrent product is matrix-vector work; the same two layers leave it (and
+    # the pointwise work, known) in the difference of their steps (each layer over a long and a
+    # short sequence: oneDNN's LSTM also pays per call for its weights, reordering them, which
+    # the short sequences' difference leaves)
     short, long = torch.randn(steps, 1, narrow), torch.randn(LONG, 1, narrow)
     step_of = {h: NOISE.difference(f"{tag}.{name}.gemv_mac_scale", lambda: layer(long), lambda: layer(short),
                                    (3, 10)) / (LONG - steps) for h, layer in ((big, wider), (big // 2, narrower))}
     extra = step_of[big] - step_of[big // 2]
-    grown = big - big // 2
     recurrent = NOISE.positive(f"{tag}.{name}.gemv_mac_scale", extra - unit * grown
                                - gates * grown * narrow * mac_s * scale, extra)
     gemv_macs = gates * (big**2 - (big // 2) ** 2)
@@ -284,7 +298,7 @@ def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> di
     calls = NOISE.nonnegative(f"{tag}.{name}.call_weight_s", calls, steps * step_of[big])
     weights = gates * (big * (narrow + big) - big // 2 * (narrow + big // 2))
     return {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit, "row_s": row,
-            "gemv_mac_scale": recurrent / (gemv_macs * gemv_s), "call_weight_s": calls / weights}
+            "recurrent_mac_scale": rate / mac_s, "gemv_mac_scale": recurrent / (gemv_macs * gemv_s), "call_weight_s": calls / weights}
 
 
 def _onnx_session(nodes, inputs, outputs, initializers=()):

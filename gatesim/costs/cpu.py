@@ -88,6 +88,9 @@ class LibraryFigures(Strict):
     call_s: float = Field(gt=0)
     step_s: float = Field(ge=0)
     mac_scale: float = Field(gt=0)  # the layer's products' time over torch's GEMM (oneDNN's LSTM runs its own)
+    # the same for the recurrent product, run step by step on the batch's rows (absent in
+    # profiles calibrated before it: mac_scale)
+    recurrent_mac_scale: float | None = Field(None, gt=0)
     unit_s: float = Field(gt=0)
     # a batch row's own pointwise cost per step, beyond its units' (absent in profiles calibrated
     # before it: there unit_s carries it at the calibration's 64 units)
@@ -328,12 +331,12 @@ def library_step(graph: OpGraph, p: CpuParams, profile: CpuProfile | None, rows:
     batch, inputs, hidden = (graph.sizes.get(k, 1) for k in ("batch", "input_size", "hidden_size"))
     # the layer projects every step's input in one product of steps x batch rows up front;
     # only the recurrent product runs step by step, on `batch` rows
-    def rate(n: int) -> float:  # seconds per MAC of the layer's product of n rows
+    def rate(n: int, scale: float) -> float:  # seconds per MAC of the layer's product of n rows
         gemv = profile.gemv_mac_s.get("float32")
-        return by_rows(profile.mac_s["float32"] * figures.mac_scale,
-                       gemv and gemv * (figures.gemv_mac_scale or figures.mac_scale), n)
+        return by_rows(profile.mac_s["float32"] * scale, gemv and gemv * (figures.gemv_mac_scale or scale), n)
 
-    mac = (inputs * rate(p.steps * batch) + hidden * rate(batch)) / (inputs + hidden)
+    mac = (inputs * rate(p.steps * batch, figures.mac_scale)
+           + hidden * rate(batch, figures.recurrent_mac_scale or figures.mac_scale)) / (inputs + hidden)
     pointwise = [r for r in rows if r["kind"] not in WEIGHTED_SUMS | MEMORY]
     elements = sum(r["count"] for r in pointwise) or 1
     pointwise_s = (batch - 1) * figures.row_s + batch * hidden * figures.unit_s
