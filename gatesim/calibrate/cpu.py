@@ -196,7 +196,7 @@ def memory_bytes_per_s(working_set: int = 128 * 2**20) -> float:
 def l3_figures() -> dict:
     """The last-level cache (L3) as the kernel reports it and its streaming speed at a working
     set of half its size (weights that fit there are read from it each step, not from memory);
-    nothing where the host reports no L3 larger than twice its L2."""
+    nothing where the host reports no L3 at least four times its L2."""
     l2, l3 = l2_cache_bytes(), cache_bytes(3)
     if not l3 or (l2 and l3 < 4 * l2):
         return {}
@@ -224,8 +224,10 @@ def library_seconds(progress: Callable[[], None], profile: dict, int8: bool = Fa
     layer class: a call's own overhead and a step's (a tiny layer over 1 and 64 steps); the
     speed of the layer's own products against torch's float GEMM (oneDNN's LSTM and the
     quantized layers run their own): two 64 x 64 layers that differ only in input width; the
-    pointwise work of a step per hidden unit and batch row and per batch row: what is left of
-    the narrower one's step and of the tiny layer's at 64 rows; and its products at one row against torch's one-row product: a wide layer at batch 1."""
+    recurrent product's own speed at 64 rows and the pointwise work of a step per hidden unit
+    and batch row and per batch row: what is left of the 64 x 64 layer's step, of the tiny
+    layer's at 64 rows and of two wide layers' (H 128 and 256); its products at one row against
+    torch's one-row product, and a call's cost per weight: the wide layers at batch 1."""
     from gatesim.cells import CELLS
     from gatesim.costs.cpu import torch_layer_name
 
@@ -276,7 +278,8 @@ def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> di
     # product's own speed, their pointwise difference priced with that first unit_s) at its own
     own = per_step - step - rows * gates * hidden * narrow * mac_s * scale - (rows - 1) * tiny_row
     units = rows * hidden - (rows - 1) * 8
-    first_unit = NOISE.positive(f"{tag}.{name}.unit_s", own - rows * gates * hidden**2 * mac_s * scale, per_step) / units
+    first_unit = NOISE.positive(f"{tag}.{name}.unit_s", own - rows * gates * hidden**2 * mac_s * scale,
+                                per_step) / units
     both = step_rows[big] - step_rows[big // 2] - rows * gates * grown * narrow * mac_s * scale
     rate = NOISE.positive(f"{tag}.{name}.recurrent_mac_scale", both - rows * grown * first_unit, both) / (
         rows * gates * (big**2 - (big // 2) ** 2))
@@ -298,7 +301,8 @@ def _library_layer_seconds(name: str, tag: str, int8: bool, profile: dict) -> di
     calls = NOISE.nonnegative(f"{tag}.{name}.call_weight_s", calls, steps * step_of[big])
     weights = gates * (big * (narrow + big) - big // 2 * (narrow + big // 2))
     return {"call_s": call, "step_s": step, "mac_scale": scale, "unit_s": unit, "row_s": row,
-            "recurrent_mac_scale": rate / mac_s, "gemv_mac_scale": recurrent / (gemv_macs * gemv_s), "call_weight_s": calls / weights}
+            "recurrent_mac_scale": rate / mac_s, "gemv_mac_scale": recurrent / (gemv_macs * gemv_s),
+            "call_weight_s": calls / weights}
 
 
 def _onnx_session(nodes, inputs, outputs, initializers=()):

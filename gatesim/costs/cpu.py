@@ -397,7 +397,7 @@ class CpuModel:
             overhead_s = step_s - sum(r["latency_s"] for r in rows)
         else:
             compute_s = sum(r["latency_s"] for r in rows)
-            # weights that do not fit the cache stream from memory once per step (roofline)
+            # weights that do not fit the cache stream in once per step, from the L3 or memory (roofline)
             memory_s = weight_bytes / timing.memory_bytes_per_s(weight_bytes) if weight_bytes > cache else 0.0
             overhead_s = timing.overhead(graph)
             stall_s = max(0.0, memory_s - compute_s)  # the arithmetic waits for the weights
