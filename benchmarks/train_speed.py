@@ -5,7 +5,8 @@ brevitas  Brevitas' fake-quantized cell over the sequence plus its quantized rea
           (gatesim.train.model.SequenceModel) through Brevitas' own layers, eager
           (`gatesim train --qat brevitas`).
 qat       the fast QAT path gatesim trains with (gatesim.train.fast.steady_scales): the same
-          model, each forward pass computing its quantizers' scales and quantized weights once;
+          model, each forward pass computing its quantizers' scales and quantized weights once,
+          its fake quantizations run by gatesim's C++ kernel (gatesim.train.kernel);
           its outputs are checked equal to Brevitas' bit for bit before it is timed.
 float     the peer: the same cell unquantized, as plain PyTorch (gatesim.validate.plain) with a
           float readout, trained the same way.
@@ -27,6 +28,7 @@ import torch
 from torch import nn
 
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states
+from gatesim.train import kernel
 from gatesim.train.fast import steady_scales
 from gatesim.train.model import SequenceModel
 from gatesim.validate.plain import plain_torch
@@ -116,7 +118,8 @@ def main() -> None:
                        "speedup_vs_brevitas": round(brevitas / qat, 2)}
         print(f"{cell}: qat {qat:.1f} ms, float {floating:.1f} ms (x{qat / floating:.1f}), brevitas {brevitas:.1f} ms")
     mean = {k: round(statistics.mean(c[k] for c in cells.values()), 2) for k in next(iter(cells.values()))}
-    print(json.dumps({**mean, "qat_path": "steady scales (gatesim.train.fast)", "cells": cells}))
+    fake_quant = "gatesim's C++ kernel" if kernel._build() else "torch's kernel (gatesim's could not be built)"
+    print(json.dumps({**mean, "qat_path": f"steady scales (gatesim.train.fast), {fake_quant}", "cells": cells}))
 
 
 if __name__ == "__main__":

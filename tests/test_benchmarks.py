@@ -44,3 +44,4 @@ def test_train_speed_prints_its_contract():
     keys = {"qat_ms_per_batch", "float_ms_per_batch", "ratio", "brevitas_ms_per_batch", "speedup_vs_brevitas"}
     assert keys <= last.keys() and all(last[k] > 0 for k in keys)
     assert set(last["cells"]) == {"gru", "lstm", "add_gru", "add_lstm"}
+    assert "gatesim's C++ kernel" in last["qat_path"]  # CI has a compiler: the fast kernel ran

@@ -225,9 +225,15 @@ def test_the_fast_qat_path_requantizes_only_what_left_its_grid(monkeypatch):
     torch.manual_seed(2)
     sequence = Sequence(build_cell("lstm", 2, 8, CellConfig())).train()
     x, steps = torch.rand(4, 6, 2), 6
-    learnable, calls = torch._fake_quantize_learnable_per_tensor_affine, []
-    monkeypatch.setattr(torch, "_fake_quantize_learnable_per_tensor_affine",
-                        lambda *a: calls.append(1) or learnable(*a))
+    from gatesim.train import kernel
+
+    made, calls = kernel.fake_quant, []
+
+    def counted(*args):
+        quantize = made(*args)
+        return lambda x: calls.append(1) or quantize(x)
+
+    monkeypatch.setattr(kernel, "fake_quant", counted)
     with steady_scales(sequence):
         fast, state = sequence(x)
     # per step: x, i f g o before and after their activation (8), c, tanh(c), h; h and c
@@ -295,3 +301,48 @@ def test_training_takes_the_fast_path_unless_asked_for_brevitas(tmp_path):
     assert fast["agree"] and slow["agree"]
     with pytest.raises(GatesimError, match="qat='jit': allowed values are fast, brevitas"):
         train(**arguments, qat="jit")
+
+
+@pytest.mark.parametrize("low, high, step", [(-128, 127, 2.0 ** -5), (0, 255, 2.0 ** -8), (-4, 3, 0.5),
+                                             (-32768, 32767, 2.0 ** 3)])
+def test_the_fast_fake_quantization_kernel_is_torchs_fused_kernel(low, high, step):
+    """gatesim's C++ kernel (built here; CI has a compiler) gives torch's fused learnable fake
+    quantization's values bit for bit and its x gradient exactly, on ties (round half to even),
+    both bounds and beyond, zeros of both signs and a non-contiguous input; its scale gradient
+    is the same sum in another order. (Far beyond the range, past 2^63 steps, torch's kernel
+    takes the lower bound for the scale gradient on both sides, an integer overflow; this one
+    takes the bound reached, as Brevitas does.)"""
+    from gatesim.train import kernel
+
+    scale = torch.tensor([step], requires_grad=True)
+    quantize = kernel.fake_quant(scale, low, high)
+    assert quantize is not None, "the kernel did not build"
+    torch.manual_seed(3)
+    ties = (torch.arange(-2 * high - 9, 2 * high + 9, dtype=torch.float32) / 2)[::max(1, high // 64)] * step
+    x = torch.cat([torch.randn(4000) * step * (high - low) / 3, ties, torch.tensor([0.0, -0.0, 1e6 * step * high, -1e6 * step * high])])
+    x.requires_grad_()
+    grad = torch.randn(x.shape)
+
+    def run(fake):
+        x.grad = scale.grad = None
+        strided = torch.stack([x, x], 1)[:, 0]
+        assert not strided.is_contiguous()
+        y = fake(strided)
+        y.backward(grad)
+        return y.detach(), x.grad.clone(), scale.grad.clone()
+
+    ours = run(quantize)
+    torchs = run(lambda v: torch._fake_quantize_learnable_per_tensor_affine(v, scale, torch.zeros(1), low, high, 1.0))
+    assert torch.equal(ours[0].view(torch.int32), torchs[0].view(torch.int32))  # every bit, signs of 0 too
+    assert torch.equal(ours[1], torchs[1])
+    assert torch.allclose(ours[2], torchs[2], rtol=1e-4, atol=1e-4 * float(grad.abs().sum()) * high / 1e6)
+
+
+def test_the_fast_fake_quantization_kernel_stays_out_of_what_it_does_not_cover():
+    """Bounds past its exact rounding, or a scale off the CPU or in another type: None (the
+    fast path then takes torch's kernel)."""
+    from gatesim.train import kernel
+
+    assert kernel.fake_quant(torch.tensor([0.5]), -2 ** 23, 2 ** 23 - 1) is None
+    assert kernel.fake_quant(torch.tensor([0.5], dtype=torch.float64), -128, 127) is None
+    assert kernel.fake_quant(torch.tensor([0.5], device="meta"), -128, 127) is None

@@ -28,6 +28,7 @@ from brevitas.quant_tensor import QuantTensor
 from torch import nn
 
 from gatesim.errors import GatesimError
+from gatesim.train import kernel
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 ACTIVATIONS: dict[type, Fn | None] = {nn.Identity: None, nn.Sigmoid: torch.sigmoid, nn.Tanh: torch.tanh,
@@ -72,14 +73,16 @@ def _fake_quant(proxy: nn.Module, sample: torch.Tensor, where: str) -> tuple[Fn,
         raise Unsupported(f"{where}: a non-zero zero point")
     low, high = int(quant.min_int(bits)), int(quant.max_int(bits))
     if scale.numel() == 1 and float(torch.frexp(scale.detach()).mantissa.flatten()[0]) == 0.5:
-        # a power-of-two scale: x times 1/scale is x / scale exactly, so torch's fused
-        # learnable fake quantization (one kernel each way; its gradients are Brevitas'
-        # straight-through ones: inside the range d/dx = 1, d/ds = round(x/s) - x/s; outside
-        # d/dx = 0, d/ds = the bound) computes what Brevitas computes
+        # a power-of-two scale: x times 1/scale is x / scale exactly, so a fused learnable
+        # fake quantization (one kernel each way; its gradients are Brevitas' straight-through
+        # ones: inside the range d/dx = 1, d/ds = round(x/s) - x/s; outside d/dx = 0, d/ds =
+        # the bound) computes what Brevitas computes: gatesim's on the CPU, else torch's
         one, origin = scale.reshape(1), torch.zeros(1, device=scale.device)
 
-        def quantize(x: torch.Tensor) -> torch.Tensor:
+        def learnable(x: torch.Tensor) -> torch.Tensor:
             return torch._fake_quantize_learnable_per_tensor_affine(x, one, origin, low, high, 1.0)
+
+        quantize = kernel.fake_quant(one, low, high) or learnable
     else:
         def quantize(x: torch.Tensor) -> torch.Tensor:  # Brevitas' ops: (clamp(round(x / s + 0)) - 0) * s
             return torch.clamp(round_ste(x / scale), low, high) * scale
