@@ -530,6 +530,7 @@ def validate(
     runs = len(modes or bits or getattr(check, "MODES", None) or getattr(check, "BITS", None) or (None,))
     runs *= len(extra.get("rounding_bits") or (None,)) * len(extra.get("inhibit") or (None,))
     runs *= len(extra.get("batch") or getattr(check, "BATCHES", (None,)))
+    runs *= getattr(check, "TICKS_PER_RUN", 1)  # cpu: sizing, then each round of timings
     if profile is not None:
         try:
             path = Path(resolve_profile(profile))

@@ -156,20 +156,68 @@ def test_validate_reports_predicted_vs_measured(profile):
     assert index["add_gru", add_mode]["measured_s"] == min(v["measured_s"] for (c, _), v in index.items() if c == "add_gru")
 
 
-def test_validate_times_the_cells_of_a_comparison_in_turn():
-    """The cells whose times make an add/mul ratio are timed in turn within every repeat, not
-    one after the other: a swing of the machine's speed then falls on both alike."""
+class SimulatedClock:
+    """time.perf_counter for the timing code, advanced by each simulated call's cost: tests of
+    how timings are taken and combined, free of this machine's noise."""
+
+    now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch) -> SimulatedClock:
+    import gatesim.calibrate.timing as timing
+    import gatesim.validate.cpu as validation
+
+    simulated = SimulatedClock()
+    monkeypatch.setattr(timing, "time", simulated)
+    monkeypatch.setattr(validation, "time", simulated)
+    return simulated
+
+
+def test_validate_times_every_row_in_rounds_and_the_cells_of_a_comparison_in_turn(clock):
+    """Every row is timed in rounds spread over the run, and within a round the cells whose
+    times make an add/mul ratio are timed in turn, not one after the other: a slow stretch of
+    the machine then spoils one round of a row (left out by the median) and falls on both
+    sides of a ratio alike."""
     from itertools import groupby
 
-    from gatesim.validate.cpu import group_seconds
+    from gatesim.validate.cpu import spread_seconds
 
-    order = []
-    steps = [lambda: (order.append("mul"), _work(3_000)), lambda: (order.append("add"), _work(1_000))]
-    mul, add = group_seconds(steps, budget_s=0.05, repeats=5)
-    assert 0 < add < mul
+    order, done = [], []
+
+    def step(name, cost):
+        def call():
+            order.append(name)
+            clock.now += cost
+        return call
+
+    groups = [[step("mul", 3e-5), step("add", 1e-5)], [step("mul64", 6e-5), step("add64", 2e-5)]]
+    seconds = spread_seconds(groups, budget_s=0.05, rounds=3, samples=2, done=lambda: done.append(len(order)))
+    assert seconds == [[pytest.approx(3e-5), pytest.approx(1e-5)], [pytest.approx(6e-5), pytest.approx(2e-5)]]
     runs = [name for name, _ in groupby(order)]
-    # warm-up and sizing (each in its own run), then 5 repeats: mul's batch, add's batch
-    assert runs == ["mul", "add"] + ["mul", "add"] * 5
+    # sizing of each function (its own run), then 3 rounds: per group, a warm-up of each
+    # function and 2 samples, the group's functions in turn
+    one_round = ["mul", "add"] * 3 + ["mul64", "add64"] * 3
+    assert runs == ["mul", "add", "mul64", "add64"] + one_round * 3
+    assert len(done) == 2 + 3 * 2  # each group's sizing, each group's rounds: the progress bar's ticks
+
+
+@pytest.mark.parametrize("slow_rounds, expected", [({1}, 1e-5), ({1, 2}, 3e-5)])
+def test_a_slow_stretch_spoils_one_round_of_a_row_not_the_row(clock, slow_rounds, expected):
+    """The row's time is the median over its rounds: one round run at a third of the machine's
+    speed (a neighbour's burst) is left out; two of three are the row's time."""
+    from gatesim.validate.cpu import spread_seconds
+
+    marks: list[int] = []
+
+    def step():  # 10 us a call, 30 us in a slow round (marks: sizing done, then each round)
+        clock.now += 3e-5 if len(marks) in slow_rounds else 1e-5
+
+    [[seconds]] = spread_seconds([[step]], budget_s=0.05, rounds=3, samples=3, done=lambda: marks.append(1))
+    assert len(marks) == 4 and seconds == pytest.approx(expected)
 
 
 def test_validate_warns_when_the_host_changed_speed_during_the_run(profile, monkeypatch):

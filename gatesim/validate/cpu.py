@@ -10,10 +10,12 @@ int8     ONNX Runtime on the cell exported from Brevitas at 8-bit widths (QCDQ),
          run per step.
 library-int8  torch's nn.GRU / nn.LSTM after PyTorch dynamic quantization (int8 weights), over
          a whole sequence of STEPS steps (the multiply-gated cells only).
-Timings are seconds per step, the median of repeated runs (outliers dropped) on one thread,
-the cells of one execution and size timed in turn so that the add/mul ratios compare runs
-made at the same speed of the machine;
-predictions are computed exactly as `gatesim estimate --target cpu --mode MODE` computes them.
+Timings are seconds per step on one thread, the median of samples (outliers dropped) taken in
+three rounds over every row of the run, so that a stretch of seconds in which the virtual
+machine runs slow spoils one round of a row, not the row; within a round the cells of one
+execution and size are timed in turn, so that the add/mul ratios compare runs made at the same
+speed of the machine. Predictions are computed exactly as `gatesim estimate --target cpu
+--mode MODE` computes them.
 """
 from __future__ import annotations
 
@@ -40,7 +42,13 @@ STEPS = 100  # sequence length of the library modes' whole-sequence calls
 INT8 = CellConfig(weight_bits=8, act_bits=8)
 
 
-def calls_per_sample(step: Callable[[], object], budget_s: float = 0.5, repeats: int = 7) -> int:
+ROUNDS = 3  # rounds over every row of a run, each row's median drawing on all of them
+SAMPLES = 3  # samples per function and round
+BUDGET_S = 0.5  # seconds of timed calls per function, all rounds together
+TICKS_PER_RUN = 1 + ROUNDS  # progress: each cell's sizing, then each of its rounds
+
+
+def calls_per_sample(step: Callable[[], object], budget_s: float = BUDGET_S, repeats: int = ROUNDS * SAMPLES) -> int:
     """Calls per timed sample so that `repeats` samples take about budget_s, after a warm-up:
     the first call (compilation, caches) is not counted, and a freshly compiled function runs
     slower for its next few calls."""
@@ -54,13 +62,26 @@ def calls_per_sample(step: Callable[[], object], budget_s: float = 0.5, repeats:
     return max(1, int(budget_s / repeats / once))
 
 
-def group_seconds(steps: list[Callable[[], object]], budget_s: float = 0.5, repeats: int = 7) -> list[float]:
-    """Per-call seconds of each step function, the median of `repeats` samples (outliers
-    dropped), the functions timed in turn within every repeat (round robin): a virtual
-    machine's speed swings for seconds at a time, and this way a swing falls on every cell of
-    a comparison alike, so the add/mul ratios compare runs made at the same speed."""
-    inners = [calls_per_sample(step, budget_s, repeats) for step in steps]
-    return [statistics.median(kept(samples)) for samples in paired(steps, inners, repeats, warmup=0)]
+def spread_seconds(groups: list[list[Callable[[], object]]], budget_s: float = BUDGET_S, rounds: int = ROUNDS,
+                   samples: int = SAMPLES, *, done: Callable[[], None] = lambda: None) -> list[list[float]]:
+    """Per-call seconds of each step function of each group, the median of its samples
+    (outliers dropped). The groups are gone over `rounds` times, `samples` samples of every
+    function each time: a virtual machine's speed swings for seconds at a time, and this way a
+    slow stretch falls on one round of a row, which the median over the rounds leaves out.
+    Within a round the functions of a group are timed in turn (round robin), so that a swing
+    falls on every cell of a comparison alike and the add/mul ratios compare runs made at the
+    same speed. `done` is called after each group's sizing and after each of its rounds."""
+    inners = []
+    for group in groups:
+        inners.append([calls_per_sample(step, budget_s, rounds * samples) for step in group])
+        done()
+    taken: list[list[list[float]]] = [[[] for _ in group] for group in groups]
+    for _ in range(rounds):
+        for group, inner, out in zip(groups, inners, taken):
+            for mine, new in zip(out, paired(group, inner, samples, warmup=2)):  # warm caches again
+                mine.extend(new)
+            done()
+    return [[statistics.median(kept(mine)) for mine in out] for out in taken]
 
 
 def config_of(mode: str) -> CellConfig:
@@ -87,14 +108,6 @@ def runner(cell: str, input_size: int, hidden: int, batch: int, mode: str,
     x = torch.randn(batch, input_size)
     state = [torch.randn(batch, hidden) for _ in range(n_states(cell))]
     return (lambda: fn(x, *state)), 1
-
-
-def measure(cells: list[str], input_size: int, hidden: int, batch: int, mode: str) -> list[float]:
-    """Seconds per step of each cell run as `mode` executes it, timed in turn (group_seconds)."""
-    runs = [runner(cell, input_size, hidden, batch, mode) for cell in cells]
-    with torch.no_grad():
-        seconds = group_seconds([run for run, _ in runs])
-    return [s / steps for s, (_, steps) in zip(seconds, runs)]
 
 
 def _int8_runner(cell: str, input_size: int, hidden: int, batch: int) -> Callable[[], object]:
@@ -133,21 +146,26 @@ def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, inpu
     batches = (batch,) if isinstance(batch, int) else tuple(batch)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    rows = []
+    keys = [(mode, b, hidden, [cell for cell in cells if applies(cell, mode)])
+            for mode in modes for b in batches for hidden in hidden_sizes]
+    keys = [key for key in keys if key[3]]
+    skipped = len(modes) * len(batches) * len(hidden_sizes) - len(keys)
+    for _ in range(skipped * len(cells) * TICKS_PER_RUN):  # executions these cells lack: nothing to run
+        progress()
     try:
-        for mode in modes:
-            for b in batches:
-                for hidden in hidden_sizes:
-                    group = [cell for cell in cells if applies(cell, mode)]
-                    for cell, measured in zip(group, measure(group, input_size, hidden, b, mode) if group else []):
-                        predicted = predict(cell, input_size, hidden, b, mode, profile)
-                        rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
-                                     "input_size": input_size, "predicted_s": predicted,
-                                     "measured_s": measured, "ratio": predicted / measured})
-                    for _ in cells:
-                        progress()
+        runs = [[runner(cell, input_size, hidden, b, mode) for cell in group] for mode, b, hidden, group in keys]
+        with torch.no_grad():
+            seconds = spread_seconds([[run for run, _ in group] for group in runs],
+                                     done=lambda: [progress() for _ in cells])
     finally:
         torch.set_num_threads(threads)
+    rows = []
+    for (mode, b, hidden, group), group_runs, group_seconds in zip(keys, runs, seconds):
+        for cell, (_, steps), measured in zip(group, group_runs, group_seconds):
+            predicted = predict(cell, input_size, hidden, b, mode, profile)
+            rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
+                         "input_size": input_size, "predicted_s": predicted,
+                         "measured_s": measured / steps, "ratio": predicted / (measured / steps)})
     if not rows:  # every asked-for cell lacks every asked-for execution: say so, not "all in band"
         raise GatesimError(f"validate cpu: nothing to run: mode {', '.join(modes)} has no execution for "
                            f"{', '.join(cells)} (torch's whole-sequence layers exist for the multiply-gated "
