@@ -161,11 +161,11 @@ def validate(profile, cells=tuple(CELLS), hidden_sizes=HIDDEN, modes=MODES, inpu
         torch.set_num_threads(threads)
     rows = []
     for (mode, b, hidden, group), group_runs, group_seconds in zip(keys, runs, seconds):
-        for cell, (_, steps), measured in zip(group, group_runs, group_seconds):
-            predicted = predict(cell, input_size, hidden, b, mode, profile)
+        for cell, (_, steps), per_call in zip(group, group_runs, group_seconds):
+            predicted, measured = predict(cell, input_size, hidden, b, mode, profile), per_call / steps
             rows.append({"cell": cell, "hidden_size": hidden, "mode": mode, "batch": b,
                          "input_size": input_size, "predicted_s": predicted,
-                         "measured_s": measured / steps, "ratio": predicted / (measured / steps)})
+                         "measured_s": measured, "ratio": predicted / measured})
     if not rows:  # every asked-for cell lacks every asked-for execution: say so, not "all in band"
         raise GatesimError(f"validate cpu: nothing to run: mode {', '.join(modes)} has no execution for "
                            f"{', '.join(cells)} (torch's whole-sequence layers exist for the multiply-gated "
