@@ -346,3 +346,20 @@ def test_the_fast_fake_quantization_kernel_stays_out_of_what_it_does_not_cover()
     assert kernel.fake_quant(torch.tensor([0.5]), -2 ** 23, 2 ** 23 - 1) is None
     assert kernel.fake_quant(torch.tensor([0.5], dtype=torch.float64), -128, 127) is None
     assert kernel.fake_quant(torch.tensor([0.5], device="meta"), -128, 127) is None
+
+
+def test_without_a_compiler_training_falls_back_to_torchs_kernel_and_says_so(tmp_path):
+    """No working C++ compiler: one warning naming the failed build, and the fast path takes
+    torch's kernel (the same numbers, slower) instead of failing."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom gatesim.train import kernel\n"
+            "print('kernel:', kernel.fake_quant(torch.tensor([0.25]), -8, 7))")
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path), "CXX": str(tmp_path / "no-such-g++")}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "kernel: None" in r.stdout
+    assert "the fast fake-quantization kernel could not be built" in r.stderr
+    assert "training uses torch's kernel instead" in r.stderr
