@@ -410,16 +410,20 @@ def calibrate(
                                        "~/.config/gatesim/profiles/TARGET-<host>.json)."),
     max_bits: Optional[int] = typer.Option(None, "--max-bits", help="tfhe: widest PBS precision to measure "
                                            "(1..8, default 8).", min=1, max=8),
+    rounds: Optional[int] = typer.Option(None, "--rounds", help="cpu: passes over every micro-benchmark, one "
+                                         "after the other; each figure is the median of its passes, so that "
+                                         "a slow stretch of a shared machine spoils one pass, not the profile "
+                                         "(default 3).", min=1),
 ):
     """Measure this host for a cost model and write a profile that --profile applies
-    (cpu: torch micro-benchmarks, about 35 s; ckks: TenSEAL ops at N = 8192..32768, about a
+    (cpu: torch micro-benchmarks in three passes, about 1.5 minutes; ckks: TenSEAL ops at N = 8192..32768, about a
     minute; tfhe: concrete-python PBS per precision and the parameters its optimizer picks per
     precision and noise, about 3.5 minutes)."""
     allowed = _with_entry("calibrate")
     if target not in allowed:
         fail(f"calibrate: unknown target {target!r}; allowed: {', '.join(allowed)}")
     record = TARGETS[target]
-    options = {"max_bits": max_bits}
+    options = {"max_bits": max_bits, "rounds": rounds}
     for name, value in options.items():
         if value is not None and name not in record.calibrate_options:
             fail(f"--{name.replace('_', '-')} does not apply to calibrate {target}")
@@ -428,7 +432,8 @@ def calibrate(
     calibrator = importlib.import_module(record.calibrate)
     path = out or default_profile(target)
     with Progress(transient=True) as bar:
-        task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS)
+        passes = rounds or getattr(calibrator, "ROUNDS", 1)
+        task = bar.add_task(f"calibrating {target}", total=calibrator.STEPS * passes)
         profile = run_guarded(lambda: calibrator.measure(lambda: bar.advance(task),
                                                          **{k: v for k, v in options.items() if v is not None}))
     from gatesim.files import write_text_atomically
@@ -540,7 +545,7 @@ def validate(
         path = default_profile(target)
         if not path.exists():
             typer.echo(f"no profile for this host yet: calibrating first ({path})", err=True)
-            calibrate(target, path, None)
+            calibrate(target, path, None, None)
     spot = None
     if recalibrate and TARGETS[target].calibrate:
         from gatesim.calibrate.match import matched_profile
@@ -548,7 +553,7 @@ def validate(
         def fresh() -> Path:
             where = default_profile(target)
             typer.echo(f"the profile disagrees with this host's spot check: calibrating {where}", err=True)
-            calibrate(target, where, None)
+            calibrate(target, where, None, None)
             return where
 
         path, spot = run_guarded(lambda: matched_profile(TARGETS[target].calibrate, path, fresh))

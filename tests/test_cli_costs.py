@@ -80,7 +80,7 @@ def test_estimate_bad_input_is_one_line_exit_2(args, message):
 @pytest.fixture(scope="module")
 def profile(tmp_path_factory):
     path = tmp_path_factory.mktemp("calibration") / "cpu.json"
-    r = run("calibrate", "cpu", "--out", str(path))
+    r = run("calibrate", "cpu", "--out", str(path), "--rounds", "2")  # two passes: the median of several, quicker
     assert r.exit_code == 0, r.output
     return path
 
@@ -97,8 +97,56 @@ def test_calibrate_writes_a_profile_the_model_applies(profile):
     if l3 and l3 >= 4 * (p.cache_bytes or 0):
         assert p.l3_cache_bytes == l3 and p.l3_bytes_per_s > 0
     assert [f.name for f in profile.parent.iterdir()] == ["cpu.json"]  # nothing half-written
+    spread = p.spread  # how noisy it was, within timings and between the two passes
+    assert spread["rounds"] == 2 and spread["median_relative_iqr"] >= 0
+    assert spread["max_relative_range_between_rounds"] >= spread["median_relative_range_between_rounds"] >= 0
     r = run("estimate", "lstm", "-i", "4", "-H", "8", "--profile", str(profile), "--json")
     assert json.loads(r.stdout)["profile"] == str(profile)
+
+
+def test_a_profile_is_the_median_of_its_passes():
+    """Each figure is the median of its passes, however deep it sits; the host's description
+    comes from the first pass; the spread between passes names the figure that moved most."""
+    from gatesim.calibrate.cpu import between_passes, median_profile
+
+    host = {"cpu": {"model": "X", "cores": 2}, "created": "t0"}
+    passes = [{"host": host, "dispatch_s": {"add": 1.0e-6}, "library": {"GRU": {"unit_s": 3e-9, "row_s": 0.0}}},
+              {"host": {**host, "created": "t1"}, "dispatch_s": {"add": 2.0e-6},  # a pass in a slow stretch
+               "library": {"GRU": {"unit_s": 1e-9, "row_s": 0.0}}},
+              {"host": {**host, "created": "t2"}, "dispatch_s": {"add": 1.1e-6},
+               "library": {"GRU": {"unit_s": 2e-9, "row_s": 5e-8}}}]
+    merged = median_profile(passes)
+    assert merged == {"host": host, "dispatch_s": {"add": 1.1e-6}, "library": {"GRU": {"unit_s": 2e-9, "row_s": 0.0}}}
+    between = between_passes(passes)
+    assert between["most_variable"] == "library.GRU.unit_s"
+    assert between["max_relative_range_between_rounds"] == pytest.approx((3e-9 - 1e-9) / 2e-9)
+    # row_s (median 0) has no relative range; dispatch_s.add's is (2.0 - 1.0) / 1.1
+    assert between["median_relative_range_between_rounds"] == pytest.approx(((2.0 - 1.0) / 1.1 + 1.0) / 2)
+    assert between_passes(passes[:1]) == {}
+
+
+@pytest.mark.parametrize("spread, says", [
+    ({"median_relative_iqr": 0.03, "median_relative_range_between_rounds": 0.1, "rounds": 3}, None),
+    ({"median_relative_iqr": 0.15, "load_average_1m": 1.5}, "timings spread 15% around their median, load average 1.5"),
+    ({"median_relative_iqr": 0.03, "median_relative_range_between_rounds": 0.31, "rounds": 3},
+     "a figure's 3 passes differ by 31% of it, typically"),
+])
+def test_one_line_warns_when_the_machine_was_too_noisy(spread, says):
+    from gatesim.calibrate.cpu import noise_warning
+
+    warning = noise_warning({"spread": spread})
+    if says is None:
+        assert warning is None
+    else:
+        assert warning.startswith("warning: this machine is too noisy to calibrate well") and says in warning
+        assert "\n" not in warning
+
+
+def test_rounds_is_a_cpu_calibration_option():
+    r = run("calibrate", "tfhe", "--rounds", "2")
+    assert r.exit_code == 2 and "--rounds does not apply to calibrate tfhe" in r.stderr
+    r = run("calibrate", "cpu", "--rounds", "0")
+    assert r.exit_code == 2 and "--rounds" in r.stderr
 
 
 def _work(n: int) -> int:
@@ -356,6 +404,31 @@ def test_a_library_call_pays_for_its_weights(profile, tmp_path):
         paid, bare = (json.loads(run(*args, "--profile", str(path)).stdout) for path in (changed, without))
         assert paid["per_sequence_call_s"] - bare["per_sequence_call_s"] == pytest.approx(4 * 8 * (12 + 8) * 1e-9)
         assert paid["latency_s"] - bare["latency_s"] == pytest.approx(4 * 8 * (12 + 8) * 1e-9)
+
+
+def test_an_int8_qgemm_takes_its_macs_or_its_outputs_time(profile, tmp_path):
+    """ONNX Runtime's QGemm costs per output (each output summed, dequantized and stored; the
+    s8s8 kernel packs its rows too), which bounds a narrow product's time however few its MACs:
+    calibrate measures it per kernel, and each of a GRU step's two products at batch 64 (64
+    rows x 3 gates x 8 units of outputs) takes its MACs' time or its outputs', whichever is
+    more, at the kernel it runs: the input's product u8s8, the state's s8s8 (its activations
+    are signed in the exported graph)."""
+    from gatesim.costs.ort_graph import engine_graph
+    from gatesim.validate.cpu import INT8
+
+    calibrated = json.loads(profile.read_text())
+    ort = calibrated["onnxruntime"]
+    assert set(ort["output_s"]) == {"u8s8", "s8s8"} and all(v > 0 for v in ort["output_s"].values())
+    assert engine_graph("gru", INT8)["signed_gemms"] == ("hidden_linear",)
+    for name, per_output in (("narrow", 1e-6), ("none", None)):  # outputs dearer than MACs; none measured
+        ort["output_s"] = {"u8s8": per_output, "s8s8": per_output} if per_output else {}
+        (tmp_path / f"{name}.json").write_text(json.dumps(calibrated))
+    args = ("estimate", "gru", "-i", "32", "-H", "8", "-B", "64", "--mode", "int8", "--weight-bits", "8",
+            "--act-bits", "8", "--json")
+    narrow, bare = (json.loads(run(*args, "--profile", str(tmp_path / f"{name}.json")).stdout)["latency_s"]
+                    for name in ("narrow", "none"))
+    macs = 64 * 3 * 8 * 32 * ort["mac_s"]["u8s8"] + 64 * 3 * 8 * 8 * ort["mac_s"]["s8s8"]  # at 64 rows: GEMM rate
+    assert narrow - bare == pytest.approx(2 * 64 * 3 * 8 * 1e-6 - macs)
 
 
 @pytest.mark.parametrize("args, message", [

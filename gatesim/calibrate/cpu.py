@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import platform
+import statistics
 from typing import Callable
 
 import numpy as np
@@ -312,7 +313,8 @@ def _onnx_session(nodes, inputs, outputs, initializers=()):
     from onnx import helper
 
     graph = helper.make_graph(nodes, "probe", inputs, outputs, list(initializers))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    domains = [helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]  # QGemm is Microsoft's
+    model = helper.make_model(graph, opset_imports=domains)
     model.ir_version = min(model.ir_version, onnx.IR_VERSION)
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
@@ -343,10 +345,39 @@ def _int_matmul(signed_rows: bool, rows: int = MATMUL[0]):
     return lambda: session.run(None, {"a": a})
 
 
+QGEMM = (64, 8, 256)  # rows, reduction, outputs: a product whose time is its outputs', not its MACs'
+
+
+def _qgemm(signed_rows: bool):
+    """ONNX Runtime's QGemm as the cells' optimized graphs run it: int8 weights (transposed),
+    an int32 bias, float output (the next node takes floats); the rows unsigned or signed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, k, n = QGEMM
+    rng = np.random.default_rng(2)
+    row_type = np.int8 if signed_rows else np.uint8
+    initializers = [numpy_helper.from_array(rng.integers(-128, 128, (n, k), dtype=np.int8), "w"),
+                    numpy_helper.from_array(np.array(0.02, np.float32), "a_scale"),
+                    numpy_helper.from_array(np.array(0 if signed_rows else 128, row_type), "a_zero"),
+                    numpy_helper.from_array(np.array(0.01, np.float32), "w_scale"),
+                    numpy_helper.from_array(np.array(0, np.int8), "w_zero"),
+                    numpy_helper.from_array(rng.integers(-1000, 1000, (n,), dtype=np.int32), "bias")]
+    node = helper.make_node("QGemm", ["a", "a_scale", "a_zero", "w", "w_scale", "w_zero", "bias"], ["y"],
+                            domain="com.microsoft", transA=0, transB=1, alpha=1.0)
+    kind = TensorProto.INT8 if signed_rows else TensorProto.UINT8
+    session = _onnx_session([node], [helper.make_tensor_value_info("a", kind, [rows, k])],
+                            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [rows, n])], initializers)
+    a = rng.integers(-128 if signed_rows else 0, 128, (rows, k)).astype(row_type)
+    return lambda: session.run(None, {"a": a})
+
+
 def onnxruntime_seconds(progress: Callable[[], None]) -> dict:
     """ONNX Runtime on one thread (the int8 mode's engine): a session run's own overhead,
-    each node's, the per-element time of elementwise nodes, and the int8 GEMM per MAC with
-    unsigned and with signed activations (MLAS' u8s8 and s8s8 kernels differ)."""
+    each node's, the per-element time of elementwise nodes, the int8 GEMM per MAC with
+    unsigned and with signed activations (MLAS' u8s8 and s8s8 kernels differ), and a QGemm's
+    time per output at a narrow reduction (the node the cells run: each output is summed,
+    dequantized and stored, and the s8s8 kernel packs its rows, which bounds a narrow
+    product's time however few its MACs)."""
     short, long = _add_chain(1, 8), _add_chain(33, 8)
     node = NOISE.difference("onnxruntime.node_s", long, short, (200, 500)) / 32
     one = best_seconds(short, inner=500)
@@ -359,52 +390,114 @@ def onnxruntime_seconds(progress: Callable[[], None]) -> dict:
            for signed in (False, True)}
     gemv = {("s8s8" if signed else "u8s8"): best_seconds(_int_matmul(signed, 1), inner=200) / (k * n)
             for signed in (False, True)}
+    rows, _, n = QGEMM
+    output = {}
+    for signed in (False, True):  # a narrow QGemm's node less a one-node run's, per output
+        kernel = "s8s8" if signed else "u8s8"
+        output[kernel] = NOISE.difference(f"onnxruntime.output_s.{kernel}", _qgemm(signed), short,
+                                          (200, 500)) / (rows * n)
     progress()
     return {"run_s": NOISE.positive("onnxruntime.run_s", one - node, one), "node_s": node, "element_s": element,
-            "mac_s": mac, "gemv_mac_s": gemv}
+            "mac_s": mac, "gemv_mac_s": gemv, "output_s": output}
 
 
-STEPS = 9 * 4 + 12 + 2 + 2 + 4 + 3  # progress units: element kinds x dtypes, call kinds, macs, the rest
+STEPS = 9 * 4 + 12 + 2 + 2 + 4 + 4  # progress units of one pass: element kinds x dtypes, call kinds, macs, the rest
+ROUNDS = 3  # passes over every micro-benchmark; each figure is the median of its passes
 
 
-def measure(progress: Callable[[], None] = lambda: None) -> dict:
-    """The whole profile (schema of gatesim.costs.cpu.CpuProfile); `spread` records how noisy
-    the timings were (`noise_warning` says when that is too noisy to trust)."""
+def measure(progress: Callable[[], None] = lambda: None, rounds: int = ROUNDS) -> dict:
+    """The whole profile (schema of gatesim.costs.cpu.CpuProfile): every micro-benchmark run
+    in `rounds` passes one after the other, each figure the median of its passes, since a
+    virtual machine's speed swings for seconds to minutes at a time and one pass catches one
+    moment of it. `spread` records how noisy the timings were within passes and between
+    them (`noise_warning` says when that is too noisy to trust)."""
     global NOISE
+    if rounds < 1:
+        raise ValueError(f"rounds={rounds}: calibration needs at least one pass")
     NOISE = Noise()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         with torch.no_grad():
-            profile = {
-                "schema_version": SCHEMA_VERSION,
-                "target": "cpu",
-                "host": {"machine": platform.machine(), "processor": platform.processor() or platform.node(),
-                         "cpu": host_cpu(), "python": platform.python_version(), "torch": torch.__version__,
-                         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                         "threads": 1},
-                "dispatch_s": dispatch_seconds(progress),
-                "element_s": {"eager": element_seconds(progress), "fused": fused_element_seconds()},
-                "mac_s": mac_seconds(progress),
-            }
-            profile["strided_s"] = strided_seconds()
-            profile["step_s"] = step_call_seconds()
-            profile.update(fused_seconds())
-            progress()
-            profile["memory_bytes_per_s"] = memory_bytes_per_s()
-            profile.update(l3_figures())
-            progress()
-            profile["gemv_mac_s"] = gemv_seconds()
-            profile["library"] = library_seconds(progress, profile)
-            profile["library_int8"] = library_seconds(progress, profile, int8=True)
-            profile["onnxruntime"] = NOISE.again(lambda: onnxruntime_seconds(progress))
+            passes = [_one_pass(progress) for _ in range(rounds)]
     finally:
         torch.set_num_threads(threads)
-    profile["spread"] = NOISE.summary()
+    profile = median_profile(passes)
+    profile["spread"] = {**NOISE.summary(), **between_passes(passes), "rounds": rounds}
     cache = l2_cache_bytes()
     if cache:
         profile["cache_bytes"] = cache
     return profile
+
+
+def _one_pass(progress: Callable[[], None]) -> dict:
+    profile = {
+        "schema_version": SCHEMA_VERSION,
+        "target": "cpu",
+        "host": {"machine": platform.machine(), "processor": platform.processor() or platform.node(),
+                 "cpu": host_cpu(), "python": platform.python_version(), "torch": torch.__version__,
+                 "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                 "threads": 1},
+        "dispatch_s": dispatch_seconds(progress),
+        "element_s": {"eager": element_seconds(progress), "fused": fused_element_seconds()},
+        "mac_s": mac_seconds(progress),
+    }
+    profile["strided_s"] = strided_seconds()
+    profile["step_s"] = step_call_seconds()
+    profile.update(fused_seconds())
+    progress()
+    profile["memory_bytes_per_s"] = memory_bytes_per_s()
+    profile.update(l3_figures())
+    progress()
+    profile["gemv_mac_s"] = gemv_seconds()
+    profile["library"] = library_seconds(progress, profile)
+    profile["library_int8"] = library_seconds(progress, profile, int8=True)
+    profile["onnxruntime"] = NOISE.again(lambda: onnxruntime_seconds(progress))
+    return profile
+
+
+def _is_figure(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def median_profile(passes: list[dict]) -> dict:
+    """One profile from several passes: each measured figure the median of its passes;
+    anything else (the host's description) as the first pass has it."""
+    first = passes[0]
+    if isinstance(first, dict):
+        return {key: median_profile([p[key] for p in passes if key in p]) for key in first}
+    if _is_figure(first) and all(_is_figure(p) for p in passes):
+        return statistics.median(passes)
+    return first
+
+
+def _figures(profile: dict, prefix: str = "") -> dict[str, float]:
+    out = {}
+    for key, value in profile.items():
+        if isinstance(value, dict):
+            out.update(_figures(value, f"{prefix}{key}."))
+        elif _is_figure(value) and key not in ("schema_version", "threads", "cores"):
+            out[prefix + key] = value
+    return out
+
+
+def between_passes(passes: list[dict]) -> dict[str, float]:
+    """How far the passes disagree: per figure, the range of its passes over their median;
+    the median and the largest of those, and the figure that disagreed most."""
+    if len(passes) < 2:
+        return {}
+    tables = [_figures(p) for p in passes]
+    ranges = {}
+    for name in tables[0]:
+        values = [t[name] for t in tables if name in t]
+        middle = statistics.median(values)
+        if middle > 0:
+            ranges[name] = (max(values) - min(values)) / middle
+    if not ranges:
+        return {}
+    worst = max(ranges, key=ranges.get)
+    return {"median_relative_range_between_rounds": statistics.median(ranges.values()),
+            "max_relative_range_between_rounds": ranges[worst], "most_variable": worst}
 
 
 def noise_warning(profile: dict) -> str | None:

@@ -12,6 +12,8 @@ from typing import Callable, TypeVar
 from gatesim.errors import GatesimError
 
 NOISY = 0.10  # relative spread (interquartile range / median) above which a machine is too noisy
+# a typical figure's passes (range / median) disagreeing by more than this: too noisy as well
+NOISY_BETWEEN = 0.25
 ATTEMPTS = 3  # times a measurement is taken before its constant is declared lost in the noise
 T = TypeVar("T")
 
@@ -150,9 +152,12 @@ class Noise:
 
     @staticmethod
     def warning_for(s: dict) -> str | None:
-        """One line when a calibration's spread says the machine was too noisy, else None."""
-        if s.get("median_relative_iqr", 0.0) <= NOISY:
+        """One line when a calibration's spread says the machine was too noisy (within a
+        timing or between the passes), else None."""
+        within, between = s.get("median_relative_iqr", 0.0), s.get("median_relative_range_between_rounds", 0.0)
+        if within <= NOISY and between <= NOISY_BETWEEN:
             return None
-        return (f"warning: this machine is too noisy to calibrate well (timings spread "
-                f"{s['median_relative_iqr']:.0%} around their median, load average {s.get('load_average_1m', 0):.1f}); "
-                "the profile records it: calibrate again when the machine is quiet")
+        how = (f"timings spread {within:.0%} around their median" if within > NOISY else
+               f"a figure's {s.get('rounds', 'several')} passes differ by {between:.0%} of it, typically")
+        return (f"warning: this machine is too noisy to calibrate well ({how}, load average "
+                f"{s.get('load_average_1m', 0):.1f}); the profile records it: calibrate again when the machine is quiet")

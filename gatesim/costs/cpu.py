@@ -104,14 +104,18 @@ class LibraryFigures(Strict):
 
 
 class OnnxRuntimeFigures(Strict):
-    """ONNX Runtime on one thread: a session run, a node, an element of elementwise work and
-    an int8 GEMM MAC with unsigned (u8s8) and signed (s8s8) activations."""
+    """ONNX Runtime on one thread: a session run, a node, an element of elementwise work, an
+    int8 GEMM MAC with unsigned (u8s8) and signed (s8s8) activations, and a QGemm's output."""
 
     run_s: float = Field(gt=0)
     node_s: float = Field(gt=0)
     element_s: float = Field(gt=0)
     mac_s: dict[Literal["u8s8", "s8s8"], float]  # at GEMM_ROWS rows
     gemv_mac_s: dict[Literal["u8s8", "s8s8"], float]  # at one row
+    # a QGemm's time per output at a narrow reduction (summed, dequantized, stored; s8s8 also
+    # packs its rows): the least a product takes, however few its MACs; absent (profiles from
+    # before it was measured): its MACs' time alone
+    output_s: dict[Literal["u8s8", "s8s8"], float] = Field(default_factory=dict)
 
 
 class CpuProfile(Strict):
@@ -133,7 +137,7 @@ class CpuProfile(Strict):
     library: dict[str, LibraryFigures] = Field(default_factory=dict)  # torch layer class -> figures
     library_int8: dict[str, LibraryFigures] = Field(default_factory=dict)  # the same, dynamically quantized
     onnxruntime: OnnxRuntimeFigures | None = None
-    spread: dict[str, float] = Field(default_factory=dict)  # how noisy the timings were
+    spread: dict[str, float | str] = Field(default_factory=dict)  # how noisy the timings were (within and between passes)
     cache_bytes: int | None = Field(None, gt=0)  # one core's L2, as the host reports it (else the cost file's)
     # the last-level cache as the host reports it and its streaming speed at half its size
     # (absent: weights beyond the L2 come from memory)
@@ -365,8 +369,11 @@ def int8_step(p: CpuParams, profile: CpuProfile | None, rows: list[dict], batch:
         kernel = "s8s8" if r["fx_node"] in signed else "u8s8"
         rate = (by_rows(profile.mac_s["float32"], profile.gemv_mac_s.get("float32"), batch)
                 if r["fx_node"] in floating else by_rows(ort.mac_s[kernel], ort.gemv_mac_s[kernel], batch))
-        r["latency_s"] = (r["count"] * rate
-                          if r["kind"] in WEIGHTED_SUMS else 0.0 if r["kind"] in MEMORY else r["count"] * ort.element_s)
+        if r["kind"] in WEIGHTED_SUMS:  # a QGemm takes its MACs' time or its outputs', whichever is more
+            outputs = 0 if r["fx_node"] in floating else r["count"] // max(r["reduction"], 1)
+            r["latency_s"] = max(r["count"] * rate, outputs * ort.output_s.get(kernel, 0.0))
+        else:
+            r["latency_s"] = 0.0 if r["kind"] in MEMORY else r["count"] * ort.element_s
     return ort.run_s + p.engine["nodes"] * ort.node_s + sum(r["latency_s"] for r in rows)
 
 
@@ -386,7 +393,8 @@ class CpuModel:
             o = data["op"]
             price = price_of("cpu", PRICES, o.kind, data["fx_node"])
             rows.append({"node": nid, "fx_node": data["fx_node"], "kind": o.kind, "count": o.count,
-                         "bits": o.bits, "dtype": dtype_of(o), "energy_pj": o.count * price.energy(energy, o),
+                         "reduction": o.reduction, "bits": o.bits, "dtype": dtype_of(o),
+                         "energy_pj": o.count * price.energy(energy, o),
                          "latency_s": price.seconds(timing, o, dtype_of(o))})
         call_s, memory_s, stall_s = 0.0, 0.0, 0.0
         if p.mode in LIBRARY_MODES:
@@ -438,4 +446,4 @@ TARGET = register(Target(
                                       "library-int8 (PyTorch dynamic quantization of nn.GRU/nn.LSTM; 8 bits)"),
              PROFILE_OPTION),
     calibrate="gatesim.calibrate.cpu", validate="gatesim.validate.cpu", derived_params=execution_params,
-    validation_only=frozenset({"layer", "engine"})))
+    validation_only=frozenset({"layer", "engine"}), calibrate_options=frozenset({"rounds"})))
