@@ -123,6 +123,8 @@ def test_a_profile_is_the_median_of_its_passes():
     # row_s (median 0) has no relative range; dispatch_s.add's is (2.0 - 1.0) / 1.1
     assert between["median_relative_range_between_rounds"] == pytest.approx(((2.0 - 1.0) / 1.1 + 1.0) / 2)
     assert between_passes(passes[:1]) == {}
+    two = median_profile([{"l3_cache_bytes": 33554432, "x": 1.0}, {"l3_cache_bytes": 33554432, "x": 2.0}])
+    assert two == {"l3_cache_bytes": 33554432, "x": 1.5} and type(two["l3_cache_bytes"]) is int
 
 
 @pytest.mark.parametrize("spread, says", [

@@ -466,6 +466,8 @@ def median_profile(passes: list[dict]) -> dict:
     first = passes[0]
     if isinstance(first, dict):
         return {key: median_profile([p[key] for p in passes if key in p]) for key in first}
+    if all(isinstance(p, int) and not isinstance(p, bool) for p in passes):
+        return statistics.median_low(passes)  # counts and sizes stay whole numbers
     if _is_figure(first) and all(_is_figure(p) for p in passes):
         return statistics.median(passes)
     return first
