@@ -129,7 +129,7 @@ def test_a_profile_is_the_median_of_its_passes():
 
 @pytest.mark.parametrize("spread, says", [
     ({"median_relative_iqr": 0.03, "median_relative_range_between_rounds": 0.1, "rounds": 3}, None),
-    ({"median_relative_iqr": 0.15, "load_average_1m": 1.5}, "timings spread 15% around their median, load average 1.5"),
+    ({"median_relative_iqr": 0.15, "load_average_1m": 1.5}, "timings spread 15% around their median; load average 1.5"),
     ({"median_relative_iqr": 0.03, "median_relative_range_between_rounds": 0.31, "rounds": 3},
      "a figure's 3 passes differ by 31% of it, typically"),
 ])
@@ -142,6 +142,36 @@ def test_one_line_warns_when_the_machine_was_too_noisy(spread, says):
     else:
         assert warning.startswith("warning: this machine is too noisy to calibrate well") and says in warning
         assert "\n" not in warning
+
+
+def test_a_pass_lost_in_the_noise_is_left_out(monkeypatch):
+    """A pass that meets a figure it cannot resolve (after its retries) is left out and the
+    profile is the median of the others, said in the spread and the warning; with every pass
+    lost, that error is the calibration's. The passes stand in for measurements here: what is
+    tested is how measure combines them."""
+    import gatesim.calibrate.cpu as calibration
+    from gatesim.calibrate.timing import Unresolved
+
+    def passes(*items):
+        queue = iter(items)
+
+        def one(progress):
+            item = next(queue)
+            if isinstance(item, Exception):
+                raise item
+            return item
+        return one
+
+    lost = Unresolved("library_int8.GRU.call_weight_s", -6.7e-5, 2.75e-4, 3)
+    monkeypatch.setattr(calibration, "_one_pass", passes(lost, {"dispatch_s": {"add": 1e-6}},
+                                                         {"dispatch_s": {"add": 3e-6}}))
+    profile = calibration.measure(rounds=3)
+    assert profile["dispatch_s"] == {"add": pytest.approx(2e-6)}
+    assert profile["spread"]["rounds"] == 2 and profile["spread"]["lost_rounds"] == 1
+    assert "1 of 3 passes lost a figure in the noise" in calibration.noise_warning(profile)
+    monkeypatch.setattr(calibration, "_one_pass", passes(lost, lost))
+    with pytest.raises(Unresolved, match="library_int8.GRU.call_weight_s could not be measured"):
+        calibration.measure(rounds=2)
 
 
 def test_rounds_is_a_cpu_calibration_option():

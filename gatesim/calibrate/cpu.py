@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gatesim.calibrate.match import cache_bytes, host_cpu, l2_cache_bytes
-from gatesim.calibrate.timing import Noise
+from gatesim.calibrate.timing import Noise, Unresolved
 from gatesim.costs.config import SCHEMA_VERSION
 from gatesim.simulate.exact import int8_gemm_available
 
@@ -409,21 +409,32 @@ def measure(progress: Callable[[], None] = lambda: None, rounds: int = ROUNDS) -
     """The whole profile (schema of gatesim.costs.cpu.CpuProfile): every micro-benchmark run
     in `rounds` passes one after the other, each figure the median of its passes, since a
     virtual machine's speed swings for seconds to minutes at a time and one pass catches one
-    moment of it. `spread` records how noisy the timings were within passes and between
-    them (`noise_warning` says when that is too noisy to trust)."""
+    moment of it. A pass that meets a figure it cannot resolve (`Unresolved`, after its
+    retries) is left out, the figure being measured in the others; with every pass lost, that
+    is the error. `spread` records how noisy the timings were within passes and between them,
+    and how many passes were lost (`noise_warning` says when that is too noisy to trust)."""
     global NOISE
     if rounds < 1:
         raise ValueError(f"rounds={rounds}: calibration needs at least one pass")
     NOISE = Noise()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    passes, lost = [], None
     try:
         with torch.no_grad():
-            passes = [_one_pass(progress) for _ in range(rounds)]
+            for _ in range(rounds):
+                try:
+                    passes.append(_one_pass(progress))
+                except Unresolved as exc:  # that pass's stretch of noise; the others measured it
+                    lost = exc
     finally:
         torch.set_num_threads(threads)
+    if not passes:
+        raise lost
     profile = median_profile(passes)
-    profile["spread"] = {**NOISE.summary(), **between_passes(passes), "rounds": rounds}
+    profile["spread"] = {**NOISE.summary(), **between_passes(passes), "rounds": len(passes)}
+    if lost is not None:
+        profile["spread"]["lost_rounds"] = rounds - len(passes)
     cache = l2_cache_bytes()
     if cache:
         profile["cache_bytes"] = cache

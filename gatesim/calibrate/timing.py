@@ -153,11 +153,17 @@ class Noise:
     @staticmethod
     def warning_for(s: dict) -> str | None:
         """One line when a calibration's spread says the machine was too noisy (within a
-        timing or between the passes), else None."""
+        timing, between the passes, or a pass lost to a figure it could not resolve), else None."""
         within, between = s.get("median_relative_iqr", 0.0), s.get("median_relative_range_between_rounds", 0.0)
-        if within <= NOISY and between <= NOISY_BETWEEN:
+        lost = s.get("lost_rounds", 0)
+        how = []
+        if within > NOISY:
+            how.append(f"timings spread {within:.0%} around their median")
+        if between > NOISY_BETWEEN:
+            how.append(f"a figure's {s.get('rounds', 'several')} passes differ by {between:.0%} of it, typically")
+        if lost:
+            how.append(f"{lost} of {lost + s.get('rounds', 0)} passes lost a figure in the noise")
+        if not how:
             return None
-        how = (f"timings spread {within:.0%} around their median" if within > NOISY else
-               f"a figure's {s.get('rounds', 'several')} passes differ by {between:.0%} of it, typically")
-        return (f"warning: this machine is too noisy to calibrate well ({how}, load average "
+        return (f"warning: this machine is too noisy to calibrate well ({'; '.join(how)}; load average "
                 f"{s.get('load_average_1m', 0):.1f}); the profile records it: calibrate again when the machine is quiet")
