@@ -393,6 +393,38 @@ def test_a_sweep_killed_at_any_moment_leaves_nothing_behind_and_resumes(tmp_path
 # ----------------------------------------------------------------------------- results files
 
 
+def test_a_writer_killed_mid_write_leaves_nothing_behind(tmp_path):
+    """SIGKILL skips every cleanup: a process killed halfway through writing a results file
+    leaves neither the file nor a temporary one (written nameless, named only once whole);
+    an earlier version of the file stays as it was."""
+    target = tmp_path / "out" / "small.csv"
+    target.parent.mkdir()
+    target.write_text("earlier\n")
+    script = ("import os, signal, sys\nfrom pathlib import Path\nfrom gatesim.files import write_atomically\n"
+              "def half(tmp):\n    with open(tmp, 'w') as f:\n        f.write('half of it'); f.flush()\n"
+              "        os.kill(os.getpid(), signal.SIGKILL)\n"
+              "write_atomically(Path(sys.argv[1]), half)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(target)], cwd=ROOT)
+    assert done.returncode == -signal.SIGKILL
+    assert sorted(p.name for p in target.parent.iterdir()) == ["small.csv"] and target.read_text() == "earlier\n"
+
+
+def test_without_nameless_files_a_killed_writers_part_is_removed_by_the_next_write(tmp_path, monkeypatch):
+    """Where the filesystem cannot write nameless files, a `.part` of a process that no longer
+    runs is removed by the next write of the same path; a failed write removes its own."""
+    import gatesim.files as files
+
+    monkeypatch.setattr(files, "_nameless_file", lambda folder: None)
+    target = tmp_path / "small.csv"
+    stale = tmp_path / ".small.csv.999999999.part"  # no process has that pid
+    stale.write_text("half")
+    with pytest.raises(ZeroDivisionError):
+        files.write_atomically(target, lambda tmp: (tmp.write_text("half"), 1 / 0))
+    assert list(tmp_path.iterdir()) == []
+    files.write_text_atomically(target, "whole\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["small.csv"] and target.read_text() == "whole\n"
+
+
 def test_missing_or_corrupt_results_give_clear_errors(tmp_path):
     r = run_cli("report", str(tmp_path / "none.parquet"))
     assert r.returncode == 2 and "none.parquet: no such results file" in r.stderr
