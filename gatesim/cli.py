@@ -416,7 +416,7 @@ def calibrate(
                                          "(default 3).", min=1),
 ):
     """Measure this host for a cost model and write a profile that --profile applies
-    (cpu: torch micro-benchmarks in three passes, about a minute; ckks: TenSEAL ops at
+    (cpu: torch micro-benchmarks in three passes, about a minute and a half; ckks: TenSEAL ops at
     N = 8192..32768, about a minute; tfhe: concrete-python PBS per precision and the
     parameters its optimizer picks per precision and noise, about 3.5 minutes)."""
     allowed = _with_entry("calibrate")

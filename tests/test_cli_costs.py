@@ -186,13 +186,16 @@ def _work(n: int) -> int:
 
 
 @pytest.mark.parametrize("quiet_after", [2, None])
-def test_a_constant_lost_in_the_noise_is_measured_again_then_named(quiet_after):
+def test_a_constant_lost_in_the_noise_is_measured_again_then_named(quiet_after, monkeypatch):
     """A difference of timings that comes out negative (the machine slowed down while the
     larger case ran) is measured again, up to three times; still lost, it is an error naming
     the constant, never a floor value. The "noise" is real work: the larger case is made
     cheaper than the smaller for the first `quiet_after` measurements (each measurement times
-    the smaller case 10 + 9 x 5 times)."""
+    the smaller case 10 + 9 x 5 times: no least span of time, so the count is fixed)."""
+    import gatesim.calibrate.timing as timing
     from gatesim.calibrate.timing import ATTEMPTS, Noise, Unresolved
+
+    monkeypatch.setattr(timing, "SPAN_S", 0.0)
 
     noise, calls = Noise(), []
 
@@ -285,10 +288,57 @@ def test_validate_times_every_row_in_rounds_and_the_cells_of_a_comparison_in_tur
     assert len(done) == 2 + 3 * 2  # each group's sizing, each group's rounds: the progress bar's ticks
 
 
-@pytest.mark.parametrize("slow_rounds, expected", [({1}, 1e-5), ({1, 2}, 3e-5)])
+def test_the_machines_own_speed_is_the_median_of_the_fastest_third():
+    """Disturbance only adds time: of six samples at two speeds, the two fastest are the
+    machine's own (a plain median, 1.7, would be the disturbed speed)."""
+    from gatesim.calibrate.timing import undisturbed
+
+    assert undisturbed([1.0, 1.7, 1.8, 1.05, 1.75, 1.7]) == pytest.approx(1.025)
+    assert undisturbed([2.0]) == 2.0
+
+
+def _two_speeds(clock, cost, fast):
+    """A call costing `cost` at the machine's own speed and 1.8x that at the other, the speed
+    chosen per sample of `inner` calls by `fast(sample index)` (after `warmup` calls)."""
+    calls = []
+
+    def call(inner=5, warmup=10):
+        k = (len(calls) - warmup) // inner
+        clock.now += cost if k < 0 or fast(k) else 1.8 * cost
+        calls.append(1)
+    return call, calls
+
+
+def test_a_timing_spans_a_stretch_of_time_and_reads_the_machines_own_speed(clock):
+    """Samples are taken for at least SPAN_S seconds (a VM flips between its speeds over tens
+    of milliseconds, so a few milliseconds of samples see one), and 40 % of them at the own
+    speed are enough to read it, where the median would read the disturbed one."""
+    from gatesim.calibrate.timing import SPAN_S, Noise
+
+    call, calls = _two_speeds(clock, 1e-4, lambda k: k % 5 < 2)
+    start = clock.now
+    seconds = Noise().time(lambda: call(inner=5), inner=5, repeats=7, warmup=10)
+    assert seconds == pytest.approx(1e-4)
+    assert clock.now - start >= SPAN_S and len(calls) > 10 + 7 * 5
+
+
+def test_a_difference_is_read_from_the_pairs_timed_at_the_machines_own_speed(clock):
+    """A calibration's difference (larger case less smaller) is the median over the pairs
+    timed fastest: 4e-5 s at the machine's own speed; the median over every pair, with three
+    pairs in five disturbed, would be 1.8 x that."""
+    from gatesim.calibrate.timing import Noise
+
+    fast = lambda k: k % 5 < 2  # noqa: E731
+    larger, _ = _two_speeds(clock, 5e-5, fast)
+    smaller, _ = _two_speeds(clock, 1e-5, fast)
+    assert Noise().difference("const.x", larger, smaller, (5, 5)) == pytest.approx(4e-5)
+
+
+@pytest.mark.parametrize("slow_rounds, expected", [({1}, 1e-5), ({1, 2}, 1e-5), ({1, 2, 3}, 3e-5)])
 def test_a_slow_stretch_spoils_one_round_of_a_row_not_the_row(clock, slow_rounds, expected):
-    """The row's time is the median over its rounds: one round run at a third of the machine's
-    speed (a neighbour's burst) is left out; two of three are the row's time."""
+    """The row's time is the median of the fastest third of its samples over all rounds: rounds
+    run at a third of the machine's speed (a neighbour's burst) are left out while one round
+    in three ran at its own speed; only a row slow throughout is timed slow."""
     from gatesim.validate.cpu import spread_seconds
 
     marks: list[int] = []

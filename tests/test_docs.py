@@ -84,3 +84,27 @@ def test_ellipses_match_what_they_stand_for():
     assert docs.merged(["x ... y", "z"], ["x 1 q", "z"]) == (["x 1 q", "z"], False)
     assert docs.merged(["x", "...", "z"], ["x", "warning", "z", "new"]) == (["x", "...", "z", "new"], True)
     assert docs.merged(["x", "...", "z"], ["x", "warning", "q"]) == (["x", "...", "warning", "q"], False)
+
+
+@pytest.mark.parametrize("machine, report", [("AMD EPYC", "reports/epyc/validate-cpu.json"),
+                                             ("Intel Xeon", "reports/validate-cpu.json")])
+def test_the_readmes_cpu_table_is_what_its_validation_measured(machine, report):
+    """Each row of the README's CPU table (which machine, each mode's lowest..highest ratio,
+    rows in band, add/mul ratios within 20 %) says what the committed `validate cpu` run
+    measured on that machine."""
+    import json
+
+    run = json.loads((ROOT / report).read_text())
+    assert run["host_cpu"]["model"].replace("(R)", "").startswith(machine)
+    header, line = (next(l for l in (ROOT / "README.md").read_text().splitlines() if l.startswith(start))
+                    for start in ("| 2-core VM, profile |", f"| {machine},"))
+    shown = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in line.strip("|").split("|")]))
+    for mode in ("eager", "fused", "library", "int8", "library-int8"):
+        ratios = [r["ratio"] for r in run["rows"] if r["mode"] == mode]
+        assert len(ratios) == (16 if mode.startswith("library") else 32)
+        assert shown[mode] == f"{min(ratios):.2f}..{max(ratios):.2f}", mode
+    rows = run["rows"]
+    assert shown["in band"] == f"{sum(0.67 <= r['ratio'] <= 1.5 for r in rows)}/{len(rows)}"
+    pairs = run["add_vs_mul"]
+    close = sum(abs(p["predicted_ratio"] / p["measured_ratio"] - 1) <= 0.2 for p in pairs)
+    assert shown["add/mul ≤ 20 %"] == f"{close}/{len(pairs)}"

@@ -33,7 +33,8 @@ NOISE = Noise()  # the spreads of this calibration's timings (reset by measure)
 
 
 def best_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> float:
-    """Per-call seconds: the median of `repeats` timings of `inner` calls, outliers dropped."""
+    """Per-call seconds at the machine's own speed (timing.timed: the fastest third of timings
+    of `inner` calls spread over a stretch of time)."""
     return NOISE.time(fn, inner, repeats, warmup)
 
 

@@ -1,6 +1,15 @@
-"""Timings a shared machine can be trusted with: repeated runs, outliers dropped (Tukey's
-fences), the median kept, and the spread recorded beside it so a profile says how noisy the
-machine was when it was measured."""
+"""Timings a shared machine can be trusted with: many short samples spread over a stretch of
+time, the median of the fastest third of them kept (the machine's undisturbed speed), and
+the spread recorded beside it so a profile says how noisy the machine was when it was
+measured.
+
+Why the fastest third: a virtual machine here runs the same code at two speeds 1.5-1.9x
+apart, flipping every few tens of milliseconds to seconds (another tenant on the host, not
+this process: no steal time shows). A plain median lands on whichever speed held the
+majority of that moment, so two timings of the same code, a calibration's and a
+validation's, could differ by the whole gap. Disturbance only ever adds time, so the fast
+samples are the machine's own speed; calibration and validation both read it the same way.
+"""
 from __future__ import annotations
 
 import os
@@ -14,6 +23,7 @@ from gatesim.errors import GatesimError
 NOISY = 0.10  # relative spread (interquartile range / median) above which a machine is too noisy
 # a typical figure's passes (range / median) disagreeing by more than this: too noisy as well
 NOISY_BETWEEN = 0.25
+SPAN_S = 0.15  # least seconds a timing's samples are spread over: long enough to meet both speeds
 ATTEMPTS = 3  # times a measurement is taken before its constant is declared lost in the noise
 T = TypeVar("T")
 
@@ -31,7 +41,7 @@ class Unresolved(GatesimError):
 
 @dataclass(frozen=True)
 class Timed:
-    seconds: float  # median per call over the kept repeats
+    seconds: float  # per call: the median of the fastest third of the samples
     spread: float  # interquartile range / median of the kept repeats
 
 
@@ -44,12 +54,26 @@ def kept(samples: list[float]) -> list[float]:
     return [s for s in samples if low <= s <= high] or samples
 
 
-def timed(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> Timed:
-    """Per-call seconds: the median of `repeats` timings of `inner` calls, outliers dropped."""
+def fastest_third(samples: list[float]) -> list[int]:
+    """The indices of the fastest third of `samples` (at least one)."""
+    order = sorted(range(len(samples)), key=samples.__getitem__)
+    return order[:max(1, len(samples) // 3)]
+
+
+def undisturbed(samples: list[float]) -> float:
+    """The median of the fastest third of `samples`: the machine's own speed, disturbance left
+    out (it only ever adds time). Used alike by calibration and by validation."""
+    return statistics.median(samples[i] for i in fastest_third(samples))
+
+
+def timed(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10,
+          span_s: float = SPAN_S) -> Timed:
+    """Per-call seconds: timings of `inner` calls, at least `repeats` of them and for at least
+    `span_s` seconds, read by `undisturbed`; the spread is that of all of them, outliers dropped."""
     for _ in range(warmup):
         fn()
-    samples = []
-    for _ in range(repeats):
+    samples, begun = [], time.perf_counter()
+    while len(samples) < repeats or time.perf_counter() - begun < span_s:
         start = time.perf_counter()
         for _ in range(inner):
             fn()
@@ -61,17 +85,20 @@ def timed(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: 
         spread = (q3 - q1) / middle if middle > 0 else 0.0
     else:
         spread = (max(good) - min(good)) / middle if middle > 0 else 0.0
-    return Timed(middle, spread)
+    return Timed(undisturbed(samples), spread)
 
 
-def paired(fns: list[Callable[[], object]], inners: list[int], repeats: int = 9, warmup: int = 10) -> list[list[float]]:
-    """Per-call seconds of each function, timed in turn within every repeat, so that a drift
-    of the machine's speed hits all of them alike (their differences are what is wanted)."""
+def paired(fns: list[Callable[[], object]], inners: list[int], repeats: int = 9, warmup: int = 10,
+           span_s: float = 0.0) -> list[list[float]]:
+    """Per-call seconds of each function, timed in turn within every repeat (at least `repeats`
+    of them, for at least `span_s` seconds), so that a drift of the machine's speed hits all of
+    them alike (their differences are what is wanted)."""
     for fn in fns:
         for _ in range(warmup):
             fn()
     samples: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
+    begun = time.perf_counter()
+    while len(samples[0]) < repeats or time.perf_counter() - begun < span_s:
         for fn, inner, out in zip(fns, inners, samples):
             start = time.perf_counter()
             for _ in range(inner):
@@ -112,7 +139,8 @@ class Noise:
 
     def difference(self, name: str, minuend: Callable[[], object], subtrahend: Callable[[], object],
                    inners: tuple[int, int] = (200, 200), may_be_zero: bool = False) -> float:
-        """Median over paired repeats of minuend's time less subtrahend's, outliers dropped,
+        """Minuend's time less subtrahend's, the median over the pairs of repeats timed fastest
+        (the fastest third by the pair's whole time: both taken at the machine's own speed),
         measured again while the noise swallows it (`again`). A difference it still swallows is
         an error naming the constant; one allowed to be zero (`may_be_zero`) is 0 when it lies
         within the timings' spread."""
@@ -120,9 +148,10 @@ class Noise:
 
     def _difference(self, name: str, minuend: Callable[[], object], subtrahend: Callable[[], object],
                     inners: tuple[int, int], may_be_zero: bool) -> float:
-        big, small = paired([minuend, subtrahend], list(inners))
+        big, small = paired([minuend, subtrahend], list(inners), span_s=SPAN_S)
+        fast = fastest_third([b * inners[0] + s * inners[1] for b, s in zip(big, small)])
+        value, against = statistics.median(big[i] - small[i] for i in fast), statistics.median(big[i] for i in fast)
         diffs = kept([b - s for b, s in zip(big, small)])
-        value, against = statistics.median(diffs), statistics.median(big)
         q1, _, q3 = statistics.quantiles(diffs, n=4) if len(diffs) >= 4 else (min(diffs), 0, max(diffs))
         self.spreads.append((q3 - q1) / against if against > 0 else 0.0)
         if may_be_zero and value <= 0 and abs(value) <= max(q3 - q1, NOISY * against):

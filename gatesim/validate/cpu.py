@@ -10,16 +10,16 @@ int8     ONNX Runtime on the cell exported from Brevitas at 8-bit widths (QCDQ),
          run per step.
 library-int8  torch's nn.GRU / nn.LSTM after PyTorch dynamic quantization (int8 weights), over
          a whole sequence of STEPS steps (the multiply-gated cells only).
-Timings are seconds per step on one thread, the median of samples (outliers dropped) taken in
-three rounds over every row of the run, so that a stretch of seconds in which the virtual
-machine runs slow spoils one round of a row, not the row; within a round the cells of one
+Timings are seconds per step on one thread, the median of the fastest third of samples taken
+in three rounds over every row of the run (gatesim.calibrate.timing.undisturbed: the
+machine's own speed, read as calibration reads it), so that a stretch of seconds in which the
+virtual machine runs slow spoils one round of a row, not the row; within a round the cells of one
 execution and size are timed in turn, so that the add/mul ratios compare runs made at the same
 speed of the machine. Predictions are computed exactly as `gatesim estimate --target cpu
 --mode MODE` computes them.
 """
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gatesim.calibrate.timing import kept, paired
+from gatesim.calibrate.timing import paired, undisturbed
 from gatesim.cells import CELLS, CellConfig, build_cell, n_states, pairs
 from gatesim.calibrate.cpu import library_layer
 from gatesim.costs.cpu import LIBRARY_MODES, MODES, torch_layer_name
@@ -43,7 +43,7 @@ INT8 = CellConfig(weight_bits=8, act_bits=8)
 
 
 ROUNDS = 3  # rounds over every row of a run, each row's median drawing on all of them
-SAMPLES = 3  # samples per function and round
+SAMPLES = 6  # samples per function and round: short ones, each more likely within one speed
 BUDGET_S = 0.5  # seconds of timed calls per function, all rounds together
 TICKS_PER_RUN = 1 + ROUNDS  # progress: each cell's sizing, then each of its rounds
 
@@ -64,10 +64,10 @@ def calls_per_sample(step: Callable[[], object], budget_s: float = BUDGET_S, rep
 
 def spread_seconds(groups: list[list[Callable[[], object]]], budget_s: float = BUDGET_S, rounds: int = ROUNDS,
                    samples: int = SAMPLES, *, done: Callable[[], None] = lambda: None) -> list[list[float]]:
-    """Per-call seconds of each step function of each group, the median of its samples
-    (outliers dropped). The groups are gone over `rounds` times, `samples` samples of every
-    function each time: a virtual machine's speed swings for seconds at a time, and this way a
-    slow stretch falls on one round of a row, which the median over the rounds leaves out.
+    """Per-call seconds of each step function of each group, the median of the fastest third
+        of its samples (`undisturbed`). The groups are gone over `rounds` times, `samples` samples
+    of every function each time: a virtual machine's speed swings for seconds at a time, and
+    this way a slow stretch falls on one round of a row, which the fastest third leaves out.
     Within a round the functions of a group are timed in turn (round robin), so that a swing
     falls on every cell of a comparison alike and the add/mul ratios compare runs made at the
     same speed. `done` is called after each group's sizing and after each of its rounds."""
@@ -81,7 +81,7 @@ def spread_seconds(groups: list[list[Callable[[], object]]], budget_s: float = B
             for mine, new in zip(out, paired(group, inner, samples, warmup=2)):  # warm caches again
                 mine.extend(new)
             done()
-    return [[statistics.median(kept(mine)) for mine in out] for out in taken]
+    return [[undisturbed(mine) for mine in out] for out in taken]
 
 
 def config_of(mode: str) -> CellConfig:
