@@ -107,10 +107,6 @@ def paired(fns: list[Callable[[], object]], inners: list[int], repeats: int = 9,
     return samples
 
 
-def median_seconds(fn: Callable[[], object], inner: int = 200, repeats: int = 7, warmup: int = 10) -> float:
-    return timed(fn, inner, repeats, warmup).seconds
-
-
 class Noise:
     """The spreads seen while calibrating, and a check that each derived constant stands
     above them: a constant the timings cannot resolve is an error, never a floor value."""
